@@ -1,0 +1,52 @@
+# kfm-gate: two commands on a fresh machine with Python 3.11+ and make.
+#   make demo   set up .venv and run the main job, printing what the gate decided
+#   make test   set up .venv and run the test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OPA_BINDINGS := opa-golib-python-bindings==0.4.4
+
+.PHONY: demo test test-all check lint typecheck bench policy-test clean help
+
+help:
+	@echo "make demo | test | test-all | check | bench | policy-test | clean"
+
+# The OPA bindings declare Python >= 3.14 but run on 3.11: install them first without that
+# check, then the project (whose dependency on them is then already satisfied).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python $(OPA_BINDINGS)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/kfm-gate demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# everything, slow suites included (CI)
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+policy-test: $(STAMP)
+	$(BIN)/kfm-gate policy check policies
+	$(BIN)/kfm-gate policy test policies --coverage --threshold 90
+
+lint: $(STAMP)
+	$(BIN)/ruff check kfm_gate tests benchmarks
+	$(BIN)/ruff format --check kfm_gate tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy kfm_gate
+
+check: lint typecheck policy-test test
+
+bench: $(STAMP)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf data/processed data/stac data/graph mcp/runs mcp/ledger.jsonl .dagster_home

@@ -1,0 +1,228 @@
+"""``kfm-gate``: parse, call the library, render, exit.
+
+Exit codes come from the result: 0 allow / pass, 1 deny / quarantine / error / fail,
+2 the command itself could not run (bad arguments, unreadable files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kfm_gate.errors import KfmGateError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from err
+
+
+def _root(args: argparse.Namespace) -> Path:
+    root = Path(args.root).resolve()
+    if not root.is_dir():
+        raise KfmGateError(f"repository root {root} does not exist; pass --root DIR")
+    return root
+
+
+def _policies(args: argparse.Namespace, root: Path) -> Path:
+    return Path(args.policies).resolve() if getattr(args, "policies", None) else root / "policies"
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from kfm_gate.runtime import build_default_gate
+
+    root = _root(args)
+    path = Path(args.request)
+    if not path.is_file():
+        print(f"kfm-gate: request file {path} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    gate = build_default_gate(
+        root, policy_dir=_policies(args, root), as_of=args.as_of, force=args.force
+    )
+    try:
+        run = gate.evaluate(path.read_bytes())
+    finally:
+        gate.close()
+    _print_decision(run.decision, run.run_dir, run.reused, args.format)
+    return run.exit_code
+
+
+def _print_decision(decision: Any, run_dir: Path, reused: bool, fmt: str) -> None:
+    from kfm_gate.reporting import DecisionJsonRenderer, DecisionTextRenderer
+
+    renderer = DecisionJsonRenderer() if fmt == "json" else DecisionTextRenderer()
+    sys.stdout.write(renderer.render(decision, run_dir=run_dir, reused=reused))
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from kfm_gate.policy.testing import check_policies
+
+    folder = Path(args.dir)
+    findings = check_policies(folder)
+    for f in findings:
+        print(f"{folder / f.file}:{f.line}: {f.message}")
+    if findings:
+        print(f"{len(findings)} problem(s) in {folder}")
+        return EXIT_FAIL
+    print(f"policies in {folder}: parsed and compiled (OPA v1), conventions respected")
+    return EXIT_OK
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    from kfm_gate.policy.testing import run_tests
+
+    folder = Path(args.dir)
+    report = run_tests(
+        folder, coverage=args.coverage or args.threshold is not None, name_filter=args.run
+    )
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "results": [r.__dict__ for r in report.results],
+                    "passed": report.passed,
+                    "failed": report.failed,
+                    "coverage": report.coverage,
+                    "uncovered": report.uncovered,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        for r in report.results:
+            if r.status != "pass" or args.verbose:
+                extra = f": {r.message}" if r.message else ""
+                print(f"{r.status.upper():5} {r.file}:{r.line} {r.package}.{r.name}{extra}")
+        print(f"{report.passed} passed, {report.failed} failed")
+        if report.coverage is not None:
+            print(f"coverage: {report.coverage:.2f}%")
+            for file, rows in report.uncovered.items():
+                print(f"  not covered: {file}: lines {', '.join(map(str, rows))}")
+    if not report.results:
+        print(f"no test_* rules found in {folder}", file=sys.stderr)
+    if args.threshold is not None and (report.coverage or 0) < args.threshold:
+        print(
+            f"coverage {report.coverage:.2f}% is below the threshold {args.threshold}%",
+            file=sys.stderr,
+        )
+    return EXIT_OK if report.ok(args.threshold) else EXIT_FAIL
+
+
+def cmd_policy_digest(args: argparse.Namespace) -> int:
+    from kfm_gate.policy.bundle import load_policy_set
+
+    policies = load_policy_set(Path(args.dir))
+    print(policies.digest)
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from kfm_gate.layout import Layout
+    from kfm_gate.reporting import explain_run
+    from kfm_gate.runs import RunStore
+
+    root = _root(args)
+    folder = RunStore(Layout(root)).find(args.run_id)
+    sys.stdout.write(explain_run(folder, _policies(args, root)))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from kfm_gate.models import export_json_schemas
+
+    for path in export_json_schemas(Path(args.out)):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kfm_gate.demo import run_examples
+
+    root = _root(args)
+    return run_examples(root, as_of=args.as_of, fmt=args.format)
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kfm-gate",
+        description="Governance gate for Kansas Frontier Matrix partitions: evidence, "
+        "FAIR+CARE policies in Rego (OPA), provenance.",
+    )
+    parser.add_argument("--root", default=".", help="repository root (default: .)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub
+    ) -> Any:
+        p = parent.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("evaluate", cmd_evaluate, "gate one promotion request and print the decision")
+    p.add_argument("request", help="PromotionRequest JSON file")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--policies", help="policy folder (default: <root>/policies)")
+    p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")
+    p.add_argument(
+        "--force", action="store_true", help="re-evaluate even if a decision is recorded"
+    )
+
+    policy = add("policy", lambda a: EXIT_USAGE, "check, test and digest the Rego policy set")
+    psub = policy.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    p = add("check", cmd_policy_check, "parse and compile every module (file:line errors)", psub)
+    p.add_argument("dir", nargs="?", default="policies")
+    p = add("test", cmd_policy_test, "run the Rego test_* rules with OPA semantics", psub)
+    p.add_argument("dir", nargs="?", default="policies")
+    p.add_argument("--coverage", action="store_true", help="report line coverage")
+    p.add_argument("--threshold", type=float, help="fail below this coverage percentage")
+    p.add_argument("--run", help="only tests whose package.name matches this regex")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    p = add("digest", cmd_policy_digest, "print the policy digest (the bundle revision)", psub)
+    p.add_argument("dir", nargs="?", default="policies")
+
+    p = add("explain", cmd_explain, "explain a recorded run in plain language")
+    p.add_argument("run_id", help="run id, run folder name, or a unique prefix")
+    p.add_argument("--policies", help="policy folder (default: <root>/policies)")
+
+    p = add("schema", cmd_schema, "export the JSON Schemas of the request and records")
+    p.add_argument("--out", default="schemas", help="output folder (default: schemas)")
+
+    p = add("demo", cmd_demo, "gate the bundled example requests and print the decisions")
+    p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except KfmGateError as err:
+        print(f"kfm-gate: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kfm-gate: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The one exception tree of kfm-gate.
+
+A denial is data (a :class:`~kfm_gate.models.Decision` with outcome ``deny``), never an
+exception. Exceptions mean the gate itself could not do its work; the gate turns every one of
+them into outcome ``error`` (fail closed), and the CLI into exit code 2 when the command
+itself could not run.
+
+::
+
+    KfmGateError                 root: catch this one to handle any gate failure
+    ├── ConfigError              bad settings: engine name, key source, missing folders
+    ├── InputError               bad user input: request, manifest, registry, data file
+    │   ├── PartitionKeyError    aoi_key not in the registry, time_key not a real date
+    │   └── PathError            absolute path, '..', link leaving an allowed root
+    ├── PolicyError              the policy set cannot be used
+    │   ├── PolicyCompileError   Rego parse / compile error (carries file:line)
+    │   ├── PolicyEvalError      evaluation failed or returned an unusable document
+    │   └── PolicyEngineUnavailableError  server down, timeout, HTTP error
+    ├── CollectorError           an evidence collector could not produce its evidence
+    ├── ObligationError          an obligation could not be applied (e.g. no masking key)
+    ├── RecordError              the run record / ledger / catalog could not be written
+    │   └── LockError            another run of the same partition holds the lock
+    └── LedgerError              the ledger is inconsistent (verify names the entry)
+"""
+
+from __future__ import annotations
+
+
+class KfmGateError(Exception):
+    """Root of every error kfm-gate raises on purpose."""
+
+    #: machine-readable reason code recorded in the decision when this error blocks a run
+    reason_code = "GATE_ERROR"
+
+
+class ConfigError(KfmGateError):
+    """A setting is missing or invalid; the message names it and how to fix it."""
+
+    reason_code = "GATE_CONFIG_INVALID"
+
+
+class InputError(KfmGateError):
+    """A user-supplied document or file is invalid."""
+
+    reason_code = "POLICY_INPUT_INCOMPLETE"
+
+
+class PartitionKeyError(InputError):
+    """A partition key is malformed or unknown."""
+
+    reason_code = "PARTITION_KEY_INVALID"
+
+
+class PathError(InputError):
+    """A path would leave the folders kfm-gate may read or write."""
+
+    reason_code = "PATH_NOT_ALLOWED"
+
+
+class PolicyError(KfmGateError):
+    """The policy set cannot be used."""
+
+    reason_code = "POLICY_BUNDLE_UNAVAILABLE"
+
+
+class PolicyCompileError(PolicyError):
+    """Rego did not parse or compile; ``location`` is ``file:line`` when OPA gave one."""
+
+    reason_code = "POLICY_COMPILE_ERROR"
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class PolicyEvalError(PolicyError):
+    """Evaluation failed or returned a document that is not a valid result."""
+
+    reason_code = "POLICY_EVAL_ERROR"
+
+
+class PolicyEngineUnavailableError(PolicyError):
+    """The policy engine could not be reached in time."""
+
+    reason_code = "POLICY_ENGINE_UNAVAILABLE"
+
+
+class CollectorError(KfmGateError):
+    """An evidence collector failed; evidence it could not produce is unresolved."""
+
+    reason_code = "EVIDENCE_UNRESOLVED"
+
+
+class ObligationError(KfmGateError):
+    """An obligation could not be applied to the public view."""
+
+    reason_code = "OBLIGATION_NOT_APPLIED"
+
+
+class RecordError(KfmGateError):
+    """A run record, ledger entry or catalog record could not be written."""
+
+    reason_code = "RECORD_WRITE_FAILED"
+
+
+class LockError(RecordError):
+    """Another run holds the lock of this run id."""
+
+    reason_code = "RUN_LOCKED"
+
+
+class LedgerError(KfmGateError):
+    """The ledger does not verify."""
+
+    reason_code = "LEDGER_INVALID"

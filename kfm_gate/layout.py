@@ -1,0 +1,126 @@
+"""Where kfm-gate may write, and how: inside the allowed roots, atomically, one run at a time.
+
+Writes go only under ``data/processed/``, ``data/stac/``, ``data/graph/`` and ``mcp/`` of the
+repository root. Absolute paths, ``..`` and links that leave those roots are refused. Every
+file is written to a temporary name in the same folder, fsynced, then renamed over the
+target, so a crash leaves the old file or the new one, never half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from kfm_gate.errors import LockError, PathError, RecordError
+
+#: folders (relative to the repository root) kfm-gate may write into
+WRITE_ROOTS: tuple[str, ...] = ("data/processed", "data/stac", "data/graph", "mcp")
+PROCESSED = "data/processed"
+STAC = "data/stac"
+RUNS = "mcp/runs"
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class Layout:
+    """The repository a gate works in; resolves and guards every path it writes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    # -- paths -------------------------------------------------------------------------
+
+    def resolve_relative(self, relpath: str, *, roots: tuple[str, ...] = WRITE_ROOTS) -> Path:
+        """Absolute path of ``relpath``, refused unless it stays inside one of ``roots``.
+
+        Links are followed: a link inside a root that points outside it is refused.
+        """
+        pure = PurePosixPath(relpath.replace("\\", "/"))
+        if pure.is_absolute() or relpath.startswith(("/", "\\")) or _DRIVE.match(relpath):
+            raise PathError(f"path {relpath!r} is absolute: give it relative to {self.root}")
+        if any(part == ".." for part in pure.parts) or not pure.parts:
+            raise PathError(f"path {relpath!r} contains '..' or is empty: paths must stay inside")
+        allowed = [(self.root / r).resolve() for r in roots]
+        target = (self.root / pure).resolve()
+        if not any(target == a or a in target.parents for a in allowed):
+            names = ", ".join(f"{r}/" for r in roots)
+            raise PathError(
+                f"path {relpath!r} resolves to {target}, outside {names} of {self.root}"
+            )
+        return target
+
+    def check_inside(self, path: Path, *, roots: tuple[str, ...] = WRITE_ROOTS) -> Path:
+        """Refuse an absolute ``path`` (links resolved) that is not under one of ``roots``."""
+        try:
+            rel = path.resolve().relative_to(self.root)
+        except ValueError as err:
+            raise PathError(f"path {path} is outside the repository {self.root}") from err
+        return self.resolve_relative(rel.as_posix(), roots=roots)
+
+    def run_dir(self, folder: str) -> Path:
+        """``mcp/runs/<folder>`` (not created)."""
+        return self.resolve_relative(f"{RUNS}/{folder}")
+
+    # -- writes ------------------------------------------------------------------------
+
+    def write_bytes(self, path: Path, data: bytes) -> Path:
+        """Atomically write ``data`` to ``path`` (which must be inside an allowed root)."""
+        target = self.check_inside(path)
+        atomic_write(target, data)
+        return target
+
+    def write_text(self, path: Path, text: str) -> Path:
+        """Atomically write UTF-8 ``text``."""
+        return self.write_bytes(path, text.encode("utf-8"))
+
+    @contextlib.contextmanager
+    def run_lock(self, folder: str) -> Iterator[None]:
+        """Hold an exclusive lock on one run id; a second holder fails at once with LockError."""
+        lock_dir = self.resolve_relative(f"{RUNS}/.locks")
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = lock_dir / f"{folder}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    raise LockError(
+                        f"run {folder} is being gated by another process (lock {lock_path}); "
+                        "wait for it to finish, then re-run: the second run reuses its decision"
+                    ) from err
+                raise
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` via a temp file in the same folder, fsync and rename."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as err:
+        raise RecordError(f"could not write {target}: {err.strerror or err}") from err

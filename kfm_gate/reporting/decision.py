@@ -1,0 +1,157 @@
+"""Renderers of a decision: text for people, JSON for machines, and ``explain``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from kfm_gate.models import Decision
+
+_OUTCOME_WORDS = {
+    "allow": "ALLOW - the partition may be promoted",
+    "deny": "DENY - the partition is not promoted",
+    "quarantine": "QUARANTINE - held for FAIR+CARE council review, not promoted",
+    "error": "ERROR - the gate could not decide; nothing is promoted (fail closed)",
+}
+_TITLE = re.compile(r"^#\s+title:\s*(.+)$")
+
+
+class DecisionTextRenderer:
+    """A short human summary of one decision."""
+
+    format = "text"
+
+    def render(
+        self, decision: Decision, *, run_dir: Path | None = None, reused: bool = False
+    ) -> str:
+        part = decision.partition
+        where = (
+            f"{part.get('aoi_key', '?')}|{part.get('time_key', '?')}"
+            if part
+            else "(invalid request)"
+        )
+        lines = [
+            f"{decision.outcome.upper():<10} {decision.asset_key} {where}",
+            f"  run {decision.run_id}  decision {decision.decision_id}"
+            + ("  (recorded earlier, reused)" if reused else ""),
+        ]
+        for v in decision.violations:
+            lines.append(f"  x {v.code} [{v.rule}] {v.msg}")
+        for w in decision.warnings:
+            lines.append(f"  ! {w.code} [{w.rule}] {w.msg}")
+        for waived in decision.waived:
+            lines.append(f"  ~ waived by {waived.waiver_id}: {waived.code} [{waived.rule}]")
+        for o in decision.obligations:
+            lines.append(f"  > obligation {o.code} ({o.kind}) {o.reason}")
+        if run_dir is not None:
+            lines.append(f"  record: {run_dir}")
+        return "\n".join(lines) + "\n"
+
+
+class DecisionJsonRenderer:
+    """The decision as JSON, ``outcome``, ``run_id`` and ``decision_id`` at the top level."""
+
+    format = "json"
+
+    def render(
+        self, decision: Decision, *, run_dir: Path | None = None, reused: bool = False
+    ) -> str:
+        doc: dict[str, Any] = decision.to_json_dict()
+        doc["record"] = None if run_dir is None else str(run_dir)
+        doc["reused"] = reused
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def rule_titles(policy_dir: Path) -> dict[str, str]:
+    """``{"<file>.<rule>": title}`` from the METADATA blocks of the policy folder."""
+    titles: dict[str, str] = {}
+    for path in sorted(policy_dir.rglob("*.rego")):
+        if path.name.endswith("_test.rego"):
+            continue
+        stem = path.stem
+        pending: str | None = None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _TITLE.match(line)
+            if m:
+                pending = m.group(1).strip()
+                continue
+            if pending and line and not line.startswith("#"):
+                head = re.match(r"^([a-z_][a-z0-9_]*)", line)
+                if head:
+                    titles.setdefault(f"{stem}.{head.group(1)}", pending)
+                pending = None
+    return titles
+
+
+def _figures(details: dict[str, Any]) -> str:
+    shown = []
+    for key, value in sorted(details.items()):
+        if isinstance(value, dict | list) and len(json.dumps(value)) > 120:
+            value = f"{type(value).__name__} of {len(value)}"
+        shown.append(f"{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    return ", ".join(shown)
+
+
+def explain_run(run_dir: Path, policy_dir: Path) -> str:
+    """Plain-language account of a recorded run: outcome, why, evidence, obligations, waivers."""
+    decision = Decision.model_validate_json((run_dir / "decision.json").read_text("utf-8"))
+    evidence = json.loads((run_dir / "evidence.json").read_text("utf-8"))
+    titles = rule_titles(policy_dir) if policy_dir.is_dir() else {}
+    part = decision.partition
+    out = [
+        f"Run {decision.run_id}",
+        f"Asset {decision.asset_key}, partition {part.get('aoi_key', '?')} on {part.get('time_key', '?')}.",
+        f"Outcome: {_OUTCOME_WORDS[decision.outcome]} (KFM {decision.kfm_outcome}, "
+        f"lifecycle {decision.lifecycle_stage}).",
+        f"Evaluated {decision.evaluated_at} by {decision.engine} with policies {decision.policy_digest}.",
+        "",
+    ]
+    if decision.error:
+        out += ["What went wrong:", f"  {decision.error}", ""]
+    if decision.violations:
+        out.append("Why:")
+        for v in decision.violations:
+            rule_id = v.rule.split(".", 1)
+            title = titles.get(v.rule) or titles.get(".".join(rule_id[:2]), "")
+            out.append(f"  - {v.msg}")
+            out.append(
+                f"    rule {v.rule}"
+                + (f" ({title})" if title else "")
+                + f", code {v.code}, severity {v.severity}"
+            )
+            if v.details:
+                out.append(f"    evidence: {_figures(v.details)}")
+        out.append("")
+    elif decision.outcome == "allow":
+        out += ["Why: every rule of the policy set passed.", ""]
+    if decision.warnings:
+        out.append("Warnings:")
+        out += [f"  - {w.msg} ({w.code})" for w in decision.warnings]
+        out.append("")
+    if decision.obligations:
+        out.append("Obligations (what had to happen before publication):")
+        for o in decision.obligations:
+            params = _figures(o.params)
+            out.append(f"  - {o.code} ({o.kind}): {o.reason}" + (f" [{params}]" if params else ""))
+        out.append("")
+    if decision.waived:
+        out.append("Waivers applied:")
+        out += [
+            f"  - {w.waiver_id} set aside {w.rule} ({w.code}); approved by {w.approver}, expires {w.expires}"
+            for w in decision.waived
+        ]
+        out.append("")
+    sections = evidence.get("sections", {})
+    if sections:
+        out.append("Evidence collected:")
+        for name, sec in sorted(sections.items()):
+            data = sec.get("data", {})
+            summary = {k: v for k, v in data.items() if isinstance(v, int | float | bool | str)}
+            out.append(
+                f"  - {name} ({sec.get('collector')}): {sec.get('status')}"
+                + (f"; {_figures(summary)}" if summary else "")
+            )
+        out.append("")
+    return "\n".join(out)
