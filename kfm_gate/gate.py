@@ -301,14 +301,7 @@ class Gate:
             engine_name = engine.name
             config["engine"] = {"name": engine.name, "revision": engine.revision}
             flags, flags_missing, geo = self._flags(request, note)
-            base_input: dict[str, Any] = {
-                "request": request.to_json_dict(),
-                "flags": None if flags is None else flags.to_json_dict(),
-                "flags_missing": flags_missing,
-                "geo": geo,
-                "now": f"{today.isoformat()}T00:00:00Z",
-                "today": today.isoformat(),
-            }
+            base_input = policy_input(request, flags, flags_missing, geo, today)
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
             obligations = _parse_obligations(raw_obligations)
             note(
@@ -584,8 +577,8 @@ class Gate:
             "policy_digest": policy_digest,
             "engine": engine_name,
             "evaluated_at": f"{today.isoformat()}T00:00:00Z",
-            "request_digest": digest(request.to_json_dict()),
-            "evidence_digest": digest(evidence.to_json_dict()),
+            "request_digest": request.request_digest,
+            "evidence_digest": evidence.evidence_digest,
             "error": error,
         }
         body["decision_id"] = decision_id(rid, body)
@@ -733,6 +726,24 @@ class Gate:
         }
         folder = self.store.write(rid, files)
         return GateRun(decision, folder, None, Evidence(), {})
+
+
+def policy_input(
+    request: PromotionRequest,
+    flags: GovernanceFlags | None,
+    flags_missing: list[str],
+    geo: Mapping[str, Any],
+    today: dt.date,
+) -> dict[str, Any]:
+    """The phase-1 input document (docs/policy-input.md)."""
+    return {
+        "request": request.to_json_dict(),
+        "flags": None if flags is None else flags.to_json_dict(),
+        "flags_missing": flags_missing,
+        "geo": dict(geo),
+        "now": f"{today.isoformat()}T00:00:00Z",
+        "today": today.isoformat(),
+    }
 
 
 def _parse_obligations(raw: Any) -> tuple[Obligation, ...]:

@@ -6,10 +6,12 @@ sensitive value, nor a hash of one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field
 
+from kfm_gate.ids import digest
 from kfm_gate.models.base import KfmModel
 
 
@@ -28,6 +30,11 @@ class Evidence(KfmModel):
 
     schema_version: Literal["1"] = "1"
     sections: dict[str, EvidenceSection] = Field(default_factory=dict)
+
+    @cached_property
+    def evidence_digest(self) -> str:
+        """Digest of the canonical evidence (computed once per evidence object)."""
+        return digest(self.to_json_dict())
 
     def to_policy_input(self) -> dict[str, Any]:
         """The evidence document the policies read: ``{section: {status, data...}}``."""

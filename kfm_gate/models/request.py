@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from kfm_gate.ids import DIGEST_RE, validate_aoi_key, validate_time_key
+from kfm_gate.ids import DIGEST_RE, digest, validate_aoi_key, validate_time_key
 from kfm_gate.models.base import KfmModel
 from kfm_gate.models.flags import GovernanceFlags
 
@@ -118,6 +119,11 @@ class PromotionRequest(KfmModel):
     def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
         _check_sizes(value, "params")
         return value
+
+    @cached_property
+    def request_digest(self) -> str:
+        """Digest of the canonical request (computed once per request object)."""
+        return digest(self.to_json_dict())
 
     def input_checksums(self) -> dict[str, str]:
         """``{input id: sha256}`` for the run id."""

@@ -16,6 +16,7 @@ _OUTCOME_WORDS = {
     "error": "ERROR - the gate could not decide; nothing is promoted (fail closed)",
 }
 _TITLE = re.compile(r"^#\s+title:\s*(.+)$")
+_RULE_LITERAL = re.compile(r'"rule":\s*"([a-z_][a-z0-9_]*\.[a-z0-9_]+)"')
 
 
 class DecisionTextRenderer:
@@ -65,23 +66,26 @@ class DecisionJsonRenderer:
 
 
 def rule_titles(policy_dir: Path) -> dict[str, str]:
-    """``{"<file>.<rule>": title}`` from the METADATA blocks of the policy folder."""
+    """``{rule id: title}`` from the METADATA blocks of the policy folder.
+
+    A block's title names the rule head that follows it (``<file>.<head>``) and every
+    ``"rule": "<id>"`` literal in the block's body (the ids violations carry).
+    """
     titles: dict[str, str] = {}
     for path in sorted(policy_dir.rglob("*.rego")):
         if path.name.endswith("_test.rego"):
             continue
-        stem = path.stem
-        pending: str | None = None
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = _TITLE.match(line)
-            if m:
-                pending = m.group(1).strip()
+        for block in path.read_text(encoding="utf-8").split("# METADATA")[1:]:
+            title = next(
+                (m.group(1).strip() for m in map(_TITLE.match, block.splitlines()) if m), None
+            )
+            if not title:
                 continue
-            if pending and line and not line.startswith("#"):
-                head = re.match(r"^([a-z_][a-z0-9_]*)", line)
-                if head:
-                    titles.setdefault(f"{stem}.{head.group(1)}", pending)
-                pending = None
+            head = re.search(r"^([a-z_][a-z0-9_]*)", block, re.MULTILINE)
+            if head:
+                titles.setdefault(f"{path.stem}.{head.group(1)}", title)
+            for rule in _RULE_LITERAL.findall(block):
+                titles.setdefault(rule, title)
     return titles
 
 

@@ -38,9 +38,17 @@ waiver_covers(w, v) if {
 waiver_in_scope(w) if {
 	w.scope.asset in {"*", input.request.asset_key}
 	waiver_aoi_ok(w)
-	input.request.partition.time_key >= object.get(w.scope, "from", "0000-01-01")
-	input.request.partition.time_key <= object.get(w.scope, "to", "9999-12-31")
+	input.request.partition.time_key >= waiver_bound(w, "from", "0000-01-01")
+	input.request.partition.time_key <= waiver_bound(w, "to", "9999-12-31")
 }
+
+# METADATA
+# title: Waiver date bound
+# description: A missing or null bound of the scope's date range is open.
+waiver_bound(w, name, open) := b if {
+	b := w.scope[name]
+	b != null
+} else := open
 
 # METADATA
 # title: Waiver AOI

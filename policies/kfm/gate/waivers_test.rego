@@ -51,3 +51,9 @@ test_waivers_status_values if {
 	gate.waiver_status({"created": "2026-01-01", "expires": "2026-12-31"}) == "expired" with input.today as "2027-01-01"
 	gate.waiver_status({"created": "2026-01-01", "expires": "2026-12-31"}) == "not_yet_valid" with input.today as "2025-01-01"
 }
+
+test_waivers_null_bounds_are_open if {
+	w := json.patch(waivers_base, [{"op": "replace", "path": "/scope/from", "value": null}, {"op": "replace", "path": "/scope/to", "value": null}])
+	d := gate.decision with input as waivers_input(w)
+	d.outcome == "allow"
+}

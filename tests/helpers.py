@@ -1,0 +1,70 @@
+"""Builders shared by the tests: a scratch repository with the project's policies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PART = "data/processed/survey/historic_sites/ks-county-20045/2026-11-01"
+ZERO = "sha256:" + "0" * 64
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def scratch_repo(tmp: Path) -> Path:
+    """A repository root in ``tmp`` with a copy of the project's policies."""
+    root = tmp / "repo"
+    root.mkdir()
+    shutil.copytree(REPO / "policies", root / "policies")
+    return root
+
+
+def public_flags(**extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "classification": "public",
+        "sensitivity": "public",
+        "licenses": ["CC-BY-4.0"],
+    }
+    doc.update(extra)
+    return doc
+
+
+def make_request(
+    root: Path,
+    *,
+    content: bytes = b"site_id,name\ns1,Old Mill\n",
+    name: str = "sites.csv",
+    flags: dict[str, Any] | None = None,
+    write: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A valid request whose one output is written under the partition folder."""
+    path = f"{PART}/{name}"
+    if write:
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    doc: dict[str, Any] = {
+        "asset_key": "kfm/historic_sites/public",
+        "pipeline": "survey",
+        "dataset": "historic_sites",
+        "partition": {"aoi_key": "ks-county-20045", "time_key": "2026-11-01"},
+        "code_ref": "3f2c1e0",
+        "params": {"b": 1, "a": [1, 2]},
+        "inputs": [
+            {"id": "src:demo", "sha256": ZERO, "flags": public_flags() if flags is None else flags}
+        ],
+        "outputs": [{"path": path, "sha256": sha(content), "media_type": "text/csv"}],
+    }
+    doc.update(overrides)
+    return doc
+
+
+def dump(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc).encode("utf-8")

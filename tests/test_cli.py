@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kfm_gate.cli import main
+from tests.helpers import REPO, dump, make_request, public_flags, scratch_repo
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return scratch_repo(tmp_path)
+
+
+def _evaluate(root: Path, doc: dict[str, object], *extra: str) -> int:
+    req = root / "req.json"
+    req.write_bytes(dump(doc))
+    return main(["--root", str(root), "evaluate", str(req), "--as-of", "2026-11-25", *extra])
+
+
+def test_evaluate_allow_exit_0_and_json_top_level(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _evaluate(root, make_request(root), "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["outcome"] == "allow"
+    assert doc["run_id"].startswith("run:kfm-gate:")
+    assert doc["decision_id"].startswith("decision:kfm-gate:")
+
+
+def test_evaluate_deny_and_quarantine_exit_1(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _evaluate(root, make_request(root, code_ref="")) == 1
+    assert "POLICY_INPUT_INCOMPLETE" in capsys.readouterr().out
+    flags = public_flags(tk_labels=["tkss"])
+    assert _evaluate(root, make_request(root, flags=flags, code_ref="x1")) == 1
+    assert capsys.readouterr().out.startswith("QUARANTINE")
+
+
+def test_evaluate_malformed_request_is_error_exit_1(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    req = root / "req.json"
+    req.write_text("{not json")
+    assert main(["--root", str(root), "evaluate", str(req)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR")
+
+
+def test_unusable_arguments_exit_2(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(root), "evaluate", str(root / "missing.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "x.json", "--format", "yaml"])
+    assert info.value.code == 2
+    assert main(["--root", str(root / "nope"), "explain", "run"]) == 2
+
+
+def test_policy_check_and_test(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["policy", "check", str(REPO / "policies")]) == 0
+    assert main(["policy", "test", str(REPO / "policies"), "--coverage", "--threshold", "90"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "coverage:" in out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "old.rego").write_text('package old\n\ndeny[msg] {\n  msg := "x"\n}\n')
+    assert main(["policy", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "old.rego:3" in err and err.count("\n") <= 4
+
+
+def test_policy_test_threshold_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "test", str(REPO / "policies"), "--threshold", "100.5"]) == 1
+
+
+def test_explain_tells_why(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _evaluate(root, make_request(root, code_ref=""), "--format", "json")
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert main(["--root", str(root), "explain", run_id]) == 0
+    text = capsys.readouterr().out
+    assert "DENY" in text and "code_ref" in text and "Code reference" in text
+    assert main(["--root", str(root), "explain", run_id.replace(":", "_")[:20]]) == 0
+
+
+def test_help_starts_without_heavy_imports() -> None:
+    code = (
+        "import sys, kfm_gate.cli\n"
+        "heavy = {'dagster', 'great_expectations', 'presidio_analyzer', 'spacy', 'rdflib', 'pystac', 'pandas', 'opa_bindings'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from kfm_gate.errors import LockError, PathError
+from kfm_gate.layout import Layout, atomic_write
+
+
+def test_resolves_inside_allowed_roots(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    assert layout.resolve_relative("data/processed/a/b.csv") == tmp_path.resolve() / "data/processed/a/b.csv"
+    assert layout.resolve_relative("mcp/runs/x/decision.json").name == "decision.json"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["/etc/passwd", "data/processed/../../etc/passwd", "..", "data/raw/x.csv", "C:/x", "README.md"],
+)
+def test_refuses_paths_outside(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(PathError):
+        Layout(tmp_path).resolve_relative(bad)
+
+
+def test_refuses_link_that_leaves_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    os.symlink(outside, tmp_path / "data" / "processed" / "escape")
+    with pytest.raises(PathError, match="outside"):
+        Layout(tmp_path).resolve_relative("data/processed/escape/file.csv")
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "mcp" / "runs" / "r" / "f.json"
+    atomic_write(target, b"one")
+    atomic_write(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+def test_write_bytes_refuses_outside(tmp_path: Path) -> None:
+    with pytest.raises(PathError):
+        Layout(tmp_path).write_bytes(tmp_path / "elsewhere.txt", b"x")
+    assert not (tmp_path / "elsewhere.txt").exists()
+
+
+def test_run_lock_is_exclusive(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    errors: list[Exception] = []
+    with layout.run_lock("run_a"):
+
+        def other() -> None:
+            try:
+                with layout.run_lock("run_a"):
+                    pass
+            except LockError as err:
+                errors.append(err)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        with layout.run_lock("run_b"):  # another run id is independent
+            pass
+    assert len(errors) == 1 and "another process" in str(errors[0])
+    with layout.run_lock("run_a"):  # released
+        pass
