@@ -128,6 +128,8 @@ class GateRun:
     context: GateContext | None = None
     public_files: list[Path] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
+    #: the documents given to the policy: {"obligations": phase-1 input, "decision": phase-2}
+    policy_inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -287,6 +289,7 @@ class Gate:
         obligations: tuple[Obligation, ...] = ()
         ctx: GateContext | None = None
         staging: Path | None = None
+        policy_inputs: dict[str, Any] = {}
         engine_name = "embedded-opa"
 
         def note(message: str) -> None:
@@ -302,6 +305,7 @@ class Gate:
             config["engine"] = {"name": engine.name, "revision": engine.revision}
             flags, flags_missing, geo = self._flags(request, note)
             base_input = policy_input(request, flags, flags_missing, geo, today)
+            policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
             obligations = _parse_obligations(raw_obligations)
             note(
@@ -332,6 +336,7 @@ class Gate:
                 "evidence": evidence.to_policy_input(),
                 "waivers": waivers_policy_input(waivers, today),
             }
+            policy_inputs["decision"] = decision_input
             raw_decision = engine.evaluate(DECISION_PATH, decision_input)
             decision = self._decision(
                 request, rid, raw_decision, obligations, evidence, policy_digest, engine_name, today
@@ -355,6 +360,7 @@ class Gate:
             config=config,
             context=ctx,
             log_lines=log,
+            policy_inputs=policy_inputs,
         )
         self._finish(run, staging)
         return run
@@ -664,6 +670,7 @@ class Gate:
             "config.json": dumps(run.config),
             "evidence.json": dumps(run.evidence.to_json_dict()),
             "run.log": "\n".join(run.log_lines) + "\n",
+            "policy_input.json": dumps(run.policy_inputs),
             "decision.json": dumps(run.decision.to_json_dict()),
         }
         run.run_dir = self.store.write(run.decision.run_id, files)

@@ -17,7 +17,14 @@ from kfm_gate.ids import run_folder_name
 from kfm_gate.layout import RUNS, Layout
 from kfm_gate.models import Decision
 
-RECORD_FILES = ("request.json", "config.json", "evidence.json", "decision.json", "run.log")
+RECORD_FILES = (
+    "request.json",
+    "config.json",
+    "evidence.json",
+    "policy_input.json",
+    "decision.json",
+    "run.log",
+)
 
 
 def dumps(doc: Any) -> str:

@@ -20,6 +20,9 @@ decision_clean_input := {
 	"evidence": {
 		"checksums": {"status": "ok", "outputs": [{"path": "x", "declared": "sha256:1", "actual": "sha256:1", "exists": true, "match": true}]},
 		"placement": {"status": "ok", "allowed_prefix": "data/processed/p/d/ks-county-20045/2026-11-01/", "outside": []},
+		"quality": {"status": "ok", "suite_id": "historic_sites", "success": true, "expectations": [], "type_errors": []},
+		"pii": {"status": "ok", "detectors": ["EmailRecognizer"], "ner": false, "findings": [], "counts_by_type": {}, "score_threshold": 0.5},
+		"secrets": {"status": "ok", "findings": [], "counts_by_type": {}, "total": 0},
 	},
 	"waivers": [],
 	"today": "2026-11-25",
