@@ -148,6 +148,43 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ci(args: argparse.Namespace) -> int:
+    from kfm_gate.audit import run_audit
+    from kfm_gate.reporting.base import build_renderer
+
+    renderer = build_renderer(args.format)  # unknown format: ConfigError, exit 2
+    report = run_audit(_root(args), only=args.check or None)
+    text = renderer.render(report)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return report.exit_code
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from kfm_gate.catalog.commands import run_ledger_verify
+
+    return run_ledger_verify(
+        _root(args),
+        ledger_path=Path(args.ledger) if args.ledger else None,
+        require_signatures=args.require_signatures,
+        as_json=args.format == "json",
+    )
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from kfm_gate.catalog.commands import run_lineage
+
+    return run_lineage(_root(args), args.entity, as_json=args.format == "json")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from kfm_gate.catalog.commands import run_diff
+
+    return run_diff(_root(args), args.a, args.b, as_json=args.format == "json")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kfm_gate.demo import run_examples
 
@@ -203,6 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("schema", cmd_schema, "export the JSON Schemas of the request and records")
     p.add_argument("--out", default="schemas", help="output folder (default: schemas)")
+
+    ledger = add("ledger", lambda a: EXIT_USAGE, "the hash-chained decision ledger")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
+    p = add("verify", cmd_ledger_verify, "verify the chain; name the first bad entry", lsub)
+    p.add_argument("--ledger", help="ledger file (default: <root>/mcp/ledger.jsonl)")
+    p.add_argument("--require-signatures", action="store_true", help="fail on unsigned entries")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = add("lineage", cmd_lineage, "walk an entity back to its sources and processes")
+    p.add_argument("entity", help="run id, decision id, STAC item id, file path or IRI")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = add("diff", cmd_diff, "what changed between two partitions (flags, evidence, outcome)")
+    p.add_argument("a", help="run id, 'aoi|YYYY-MM-DD' or 'asset@aoi|YYYY-MM-DD'")
+    p.add_argument("b", help="the other partition, same forms")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = add("ci", cmd_ci, "run the required CI validations over the repository")
+    p.add_argument(
+        "--format",
+        default="text",
+        help="text, json, markdown, github, sarif or junit (default: text)",
+    )
+    p.add_argument("--out", help="write the report to this file instead of stdout")
+    p.add_argument("--check", action="append", help="run only this check (repeatable)")
 
     p = add("demo", cmd_demo, "gate the bundled example requests and print the decisions")
     p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")

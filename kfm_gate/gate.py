@@ -85,8 +85,8 @@ RECORDED_PACKAGES = (
 GeoContextProvider = Callable[
     [PromotionRequest, Path], tuple[dict[str, Any], list[GovernanceFlags]]
 ]
-#: called after every decision with the finished run; returns extra record info
-Recorder = Callable[["GateRun"], None]
+#: called after every decision with the finished run and whether to publish its catalog entries
+Recorder = Callable[["GateRun", bool], None]
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,10 @@ class GateRun:
     log_lines: list[str] = field(default_factory=list)
     #: the documents given to the policy: {"obligations": phase-1 input, "decision": phase-2}
     policy_inputs: dict[str, Any] = field(default_factory=dict)
+    #: the effective (joined) flags, None when missing
+    flags: GovernanceFlags | None = None
+    #: what the recorder reported (provenance files, ledger entry, catalog paths)
+    recorded: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -290,6 +294,7 @@ class Gate:
         ctx: GateContext | None = None
         staging: Path | None = None
         policy_inputs: dict[str, Any] = {}
+        flags: GovernanceFlags | None = None
         engine_name = "embedded-opa"
 
         def note(message: str) -> None:
@@ -361,6 +366,7 @@ class Gate:
             context=ctx,
             log_lines=log,
             policy_inputs=policy_inputs,
+            flags=flags,
         )
         self._finish(run, staging)
         return run
@@ -614,7 +620,7 @@ class Gate:
         }
 
     def _finish(self, run: GateRun, staging: Path | None) -> None:
-        """Record the run (every outcome), then promote the public view on allow only."""
+        """Record the run (every outcome), then publish on allow only; fail closed."""
         request = run.request
         assert request is not None
         decision = run.decision
@@ -628,12 +634,15 @@ class Gate:
             )
             self._write_record(run)
             if self.recorder is not None:
-                self.recorder(run)
+                self.recorder(run, decision.outcome == "allow")
         except Exception as err:
-            # The record itself failed: un-promote and record an error (fail closed).
+            # Recording or publishing failed: withdraw the public view, record an error.
             for path in promoted:
                 with contextlib.suppress(OSError):
                     path.unlink()
+            with contextlib.suppress(OSError):
+                if promoted:
+                    promoted[0].parent.rmdir()
             run.public_files = []
             run.decision = self._error_decision(
                 request,
@@ -647,6 +656,12 @@ class Gate:
                 run.log_lines.append,
             )
             self._write_record(run)
+            if self.recorder is not None:
+                try:
+                    self.recorder(run, False)
+                except Exception as again:  # the record files above still hold the error
+                    run.log_lines.append(f"provenance of the error could not be written: {again}")
+                    self._write_record(run)
         finally:
             if staging is not None and staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)

@@ -7,10 +7,95 @@ CLI starts.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.gate import Gate, build_gate
+from kfm_gate.gate import Gate, GateRun, Recorder, build_gate
+from kfm_gate.layout import Layout
+
+
+def published_geometry(files: list[Path]) -> dict[str, Any] | None:
+    """The footprint of the published (already masked) GeoJSON files: their bbox polygon.
+
+    A bbox, not the features: the catalog needs where the data is, not each (masked) point.
+    """
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(coords: Any) -> None:
+        if isinstance(coords, list | tuple) and coords and isinstance(coords[0], int | float):
+            xs.append(float(coords[0]))
+            ys.append(float(coords[1]))
+        elif isinstance(coords, list | tuple):
+            for c in coords:
+                walk(c)
+
+    for path in files:
+        if path.suffix not in (".geojson", ".json"):
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        for feature in doc.get("features", []) if isinstance(doc, dict) else []:
+            geom = (feature or {}).get("geometry") or {}
+            walk(geom.get("coordinates"))
+    if not xs:
+        return None
+    w, s, e, n = (round(v, 6) for v in (min(xs), min(ys), max(xs), max(ys)))
+    if w == e and s == n:
+        return {"type": "Point", "coordinates": [w, s]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
+    }
+
+
+def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
+    """The provenance recorder: PROV, OpenLineage, ledger always; STAC, DCAT, graph on allow."""
+    layout = Layout(root)
+
+    def record(run: GateRun, promote: bool) -> None:
+        from kfm_gate import __version__
+        from kfm_gate.evidence.integrity import file_sha256
+        from kfm_gate.provenance import PublicFile, RunRecord, record_run
+
+        if run.request is None:
+            return
+        outputs = {Path(o.path).name: o for o in run.request.outputs}
+        public = []
+        for path in run.public_files:
+            out = outputs.get(path.name)
+            public.append(
+                PublicFile(
+                    relpath=path.resolve().relative_to(layout.root).as_posix(),
+                    sha256=file_sha256(path),
+                    size=path.stat().st_size,
+                    media_type=out.media_type if out else "application/octet-stream",
+                    role=out.role if out else "data",
+                    source=out.path if out else None,
+                )
+            )
+        record_doc = RunRecord(
+            request=run.request,
+            decision=run.decision,
+            evidence=run.evidence,
+            started_at=run.decision.evaluated_at,
+            ended_at=run.decision.evaluated_at,
+            version=__version__,
+            run_dir=run.run_dir,
+            flags=run.flags,
+            config=run.config,
+            public_files=tuple(public),
+            published_geometry=published_geometry(run.public_files) if promote else None,
+        )
+        run.recorded = record_run(
+            record_doc, root=layout.root, promote=promote, validate_stac=validate_stac
+        )
+
+    return record
 
 
 def build_default_gate(
@@ -19,9 +104,10 @@ def build_default_gate(
     policy_dir: Path | None = None,
     as_of: dt.date | None = None,
     force: bool = False,
-    options: dict[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    record: bool = True,
 ) -> Gate:
-    """The gate with every collector and engine the project ships."""
+    """The gate with every collector, obligation engine and recorder the project ships."""
     from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
 
     collectors: list[Any] = [ChecksumCollector(), PlacementCollector()]
@@ -31,5 +117,6 @@ def build_default_gate(
         as_of=as_of,
         force=force,
         collectors=collectors,
+        recorder=build_recorder(root.resolve()) if record else None,
         options=options,
     )

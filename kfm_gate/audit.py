@@ -1,0 +1,563 @@
+"""``kfm-gate ci``: the required CI validations over a repository, each a named check.
+
+Every check returns findings with a file and, where it makes sense, a line, so that the
+renderers (text, json, markdown, github, sarif, junit) can point at them. A finding of level
+``error`` fails the run; ``warning`` (an expired waiver, say) is reported only.
+
+Checks:
+
+``partition-keys``      every run's partition keys are valid and its run id recomputes
+``stac-valid``          every STAC item and collection under data/stac/ validates (offline)
+``promotion-backed``    every promoted item is backed by an allow decision with a passed suite
+``provenance-present``  every run, whatever its outcome, has its provenance records
+``secrets-pii``         no secret or PII in mcp/runs/ and data/stac/
+``placement``           outputs only under data/processed/, catalogs only under data/stac/,
+                        checksums on every STAC asset
+``manifests-registries`` source manifests and AOI registries load and validate
+``waivers``             waivers validate; expired ones are reported
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kfm_gate.errors import KfmGateError
+
+Level = Literal["error", "warning", "note"]
+PROVENANCE_FILES = ("prov.ttl", "prov.jsonld")
+RUN_FILES = ("request.json", "config.json", "evidence.json", "decision.json", "run.log")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which check, how bad, what, and where."""
+
+    check: str
+    level: Level
+    message: str
+    file: str = ""
+    line: int = 0
+    rule: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "level": self.level,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "rule": self.rule or self.check,
+        }
+
+
+@dataclass
+class CheckResult:
+    """What one named check found (and how much it looked at)."""
+
+    name: str
+    description: str
+    findings: list[Finding] = field(default_factory=list)
+    examined: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.level == "error" for f in self.findings)
+
+
+@dataclass
+class AuditReport:
+    """All checks of one ``kfm-gate ci`` run."""
+
+    root: str
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for c in self.checks for f in c.findings]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "passed": self.passed,
+            "checks": [
+                {
+                    "name": c.name,
+                    "description": c.description,
+                    "passed": c.passed,
+                    "examined": c.examined,
+                    "findings": [f.to_dict() for f in c.findings],
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _line_of(path: Path, needle: str) -> int:
+    """1-based line of the first occurrence of ``needle`` in a text file (0 if absent)."""
+    try:
+        for i, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        ):
+            if needle in line:
+                return i
+    except OSError:
+        return 0
+    return 0
+
+
+def _runs(root: Path) -> Iterator[Path]:
+    base = root / "mcp" / "runs"
+    if base.is_dir():
+        for p in sorted(base.iterdir()):
+            if p.is_dir() and not p.name.startswith("."):
+                yield p
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def check_partition_keys(root: Path) -> CheckResult:
+    from kfm_gate.ids import run_id, validate_aoi_key, validate_time_key
+
+    res = CheckResult("partition-keys", "partition keys are valid and run ids recompute")
+    for run in _runs(root):
+        res.examined += 1
+        req_path, cfg_path, dec_path = (
+            run / "request.json",
+            run / "config.json",
+            run / "decision.json",
+        )
+        if not (req_path.is_file() and dec_path.is_file()):
+            continue  # reported by provenance-present
+        try:
+            req, dec = _read_json(req_path), _read_json(dec_path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            res.findings.append(
+                Finding(res.name, "error", f"unreadable record: {err}", _rel(root, run))
+            )
+            continue
+        if req.get("invalid"):
+            continue  # rejected requests are recorded as such; nothing to recompute
+        part = req.get("partition", {})
+        rel = _rel(root, req_path)
+        for key, check in (("aoi_key", validate_aoi_key), ("time_key", validate_time_key)):
+            try:
+                check(part.get(key))
+            except KfmGateError as err:
+                res.findings.append(
+                    Finding(res.name, "error", str(err), rel, _line_of(req_path, f'"{key}"'))
+                )
+        try:
+            cfg = _read_json(cfg_path)
+            expected = run_id(
+                asset_key=req["asset_key"],
+                aoi_key=part["aoi_key"],
+                time_key=part["time_key"],
+                input_checksums={i["id"]: i["sha256"] for i in req.get("inputs", [])},
+                code_ref=req.get("code_ref"),
+                params=req.get("params", {}),
+                policy_digest=cfg["policy_digest"],
+            )
+        except (KeyError, TypeError, KfmGateError, OSError, json.JSONDecodeError) as err:
+            res.findings.append(
+                Finding(res.name, "error", f"run id cannot be recomputed: {err}", rel)
+            )
+            continue
+        if expected != dec.get("run_id"):
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "error",
+                    f"run id {dec.get('run_id')} does not match its inputs (recomputed {expected})",
+                    _rel(root, dec_path),
+                    _line_of(dec_path, '"run_id"'),
+                )
+            )
+    return res
+
+
+def _stac_files(root: Path) -> list[Path]:
+    base = root / "data" / "stac"
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.rglob("*.json") if p.name in ("item.json", "collection.json"))
+
+
+def check_stac_valid(root: Path) -> CheckResult:
+    res = CheckResult("stac-valid", "STAC items and collections validate offline")
+    files = _stac_files(root)
+    res.examined = len(files)
+    if not files:
+        return res
+    from kfm_gate.catalog.stac import validate_stac
+
+    for path in files:
+        try:
+            doc = _read_json(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            res.findings.append(Finding(res.name, "error", f"not JSON: {err}", _rel(root, path), 1))
+            continue
+        for message in validate_stac(doc):
+            res.findings.append(Finding(res.name, "error", message, _rel(root, path), 1))
+    return res
+
+
+def _decisions_by_id(root: Path) -> dict[str, Path]:
+    out = {}
+    for run in _runs(root):
+        dec = run / "decision.json"
+        if dec.is_file():
+            try:
+                out[_read_json(dec)["decision_id"]] = run
+            except (KeyError, json.JSONDecodeError):
+                continue
+    return out
+
+
+def check_promotion_backed(root: Path) -> CheckResult:
+    res = CheckResult(
+        "promotion-backed", "every promoted item has an allow decision and a passed suite"
+    )
+    items = [p for p in _stac_files(root) if p.name == "item.json"]
+    res.examined = len(items)
+    decisions = _decisions_by_id(root) if items else {}
+    for path in items:
+        rel = _rel(root, path)
+        try:
+            props = _read_json(path).get("properties", {})
+        except json.JSONDecodeError as err:
+            res.findings.append(Finding(res.name, "error", f"item is not JSON: {err}", rel))
+            continue
+        did = props.get("kfm:decision_id")
+        run = decisions.get(did) if did else None
+        if run is None:
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "error",
+                    f"item names decision {did!r}, which no run recorded",
+                    rel,
+                    _line_of(path, "kfm:decision_id"),
+                )
+            )
+            continue
+        decision = _read_json(run / "decision.json")
+        if decision.get("outcome") != "allow":
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "error",
+                    f"item is published but its decision was {decision.get('outcome')}",
+                    rel,
+                    _line_of(path, "kfm:decision_id"),
+                )
+            )
+        quality = _read_json(run / "evidence.json").get("sections", {}).get("quality")
+        if not quality or not quality.get("data", {}).get("success"):
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "error",
+                    "item is published without a passed quality suite",
+                    rel,
+                    _line_of(path, "kfm:decision_id"),
+                )
+            )
+    return res
+
+
+def check_provenance_present(root: Path) -> CheckResult:
+    res = CheckResult(
+        "provenance-present", "every run has its records and provenance, allowed or not"
+    )
+    for run in _runs(root):
+        res.examined += 1
+        rel = _rel(root, run)
+        missing = [n for n in RUN_FILES if not (run / n).is_file()]
+        invalid = (run / "request.json").is_file() and _read_json(run / "request.json").get(
+            "invalid"
+        )
+        if not invalid:
+            missing += [n for n in PROVENANCE_FILES if not (run / n).is_file()]
+            if not any((run / "openlineage").glob("*.json")):
+                missing.append("openlineage/*.json")
+        if missing:
+            res.findings.append(Finding(res.name, "error", f"run lacks {', '.join(missing)}", rel))
+    return res
+
+
+_SCANNED_SUFFIXES = {
+    ".json",
+    ".jsonld",
+    ".ttl",
+    ".log",
+    ".txt",
+    ".md",
+    ".html",
+    ".csv",
+    ".geojson",
+    ".nt",
+    ".xml",
+    ".jsonl",
+}
+
+
+#: PII types that fail CI when found in records or catalogs (override: pii.ci_scan_entities)
+CI_PII_ENTITIES = (
+    "CREDIT_CARD",
+    "EMAIL_ADDRESS",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "PHONE_NUMBER",
+    "STREET_ADDRESS",
+    "US_SSN",
+)
+
+
+def _ci_pii_entities(root: Path) -> frozenset[str]:
+    params = root / "policies" / "data" / "pii.json"
+    if params.is_file():
+        try:
+            configured = _read_json(params).get("ci_scan_entities")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            configured = None
+        if isinstance(configured, list):
+            return frozenset(str(e) for e in configured)
+    return frozenset(CI_PII_ENTITIES)
+
+
+def check_secrets_pii(root: Path) -> CheckResult:
+    res = CheckResult("secrets-pii", "no secrets or PII in run records and catalogs")
+    files: list[Path] = []
+    for base in (root / "mcp" / "runs", root / "data" / "stac"):
+        if base.is_dir():
+            files += sorted(
+                p for p in base.rglob("*") if p.is_file() and p.suffix in _SCANNED_SUFFIXES
+            )
+    res.examined = len(files)
+    if not files:
+        return res
+    from kfm_gate.evidence.secrets import scan_text_file as scan_secrets
+
+    entities = _ci_pii_entities(root)
+    pii_scan: Callable[[Path], list[dict[str, Any]]] | None
+    try:
+        from kfm_gate.evidence.pii import scan_text_file as pii_scan_fn
+
+        pii_scan = pii_scan_fn
+    except ImportError:  # pragma: no cover - presidio is a hard dependency
+        pii_scan = None
+    for path in files:
+        rel = _rel(root, path)
+        for f in scan_secrets(path):
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "error",
+                    f"possible secret ({f.get('type')})",
+                    rel,
+                    int(f.get("line") or 0),
+                    f"secret/{f.get('type')}",
+                )
+            )
+        if pii_scan is not None:
+            for f in pii_scan(path):
+                if f.get("entity_type") not in entities:
+                    continue
+                lines = f.get("lines") or [0]
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"possible PII ({f.get('entity_type')}) on {f.get('line_count', 1)} line(s)",
+                        rel,
+                        int(lines[0]),
+                        f"pii/{f.get('entity_type')}",
+                    )
+                )
+    return res
+
+
+def check_placement(root: Path) -> CheckResult:
+    res = CheckResult(
+        "placement",
+        "outputs under data/processed/, catalogs under data/stac/, checksums everywhere",
+    )
+    for run in _runs(root):
+        req_path = run / "request.json"
+        if not req_path.is_file():
+            continue
+        res.examined += 1
+        req = _read_json(req_path)
+        for out in req.get("outputs", []):
+            out_path = str(out.get("path", ""))
+            if not out_path.startswith("data/processed/") or ".." in out_path.split("/"):
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"output {path} is outside data/processed/",
+                        _rel(root, req_path),
+                        _line_of(req_path, path),
+                    )
+                )
+            if not out.get("sha256"):
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"output {path} has no checksum",
+                        _rel(root, req_path),
+                        _line_of(req_path, path),
+                    )
+                )
+    data = root / "data"
+    if data.is_dir():
+        for path in sorted(data.rglob("*.json")):
+            rel = _rel(root, path)
+            if rel.startswith("data/stac/"):
+                continue
+            if path.name in ("item.json", "collection.json") or re.search(
+                r'"stac_version"', path.read_text(encoding="utf-8", errors="replace")[:4096]
+            ):
+                res.findings.append(
+                    Finding(res.name, "error", "STAC catalog file outside data/stac/", rel, 1)
+                )
+    for path in _stac_files(root):
+        if path.name != "item.json":
+            continue
+        res.examined += 1
+        doc = _read_json(path)
+        for key, asset in sorted(doc.get("assets", {}).items()):
+            if "file:checksum" not in asset:
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"asset {key!r} has no file:checksum",
+                        _rel(root, path),
+                        _line_of(path, f'"{key}"'),
+                    )
+                )
+    return res
+
+
+def check_manifests_registries(root: Path) -> CheckResult:
+    res = CheckResult("manifests-registries", "source manifests and AOI registries are valid")
+    sources = root / "data" / "sources"
+    if sources.is_dir():
+        import yaml
+        from pydantic import ValidationError
+
+        from kfm_gate.models import SourceManifest
+
+        for path in sorted([*sources.glob("*.yml"), *sources.glob("*.yaml")]):
+            res.examined += 1
+            try:
+                SourceManifest.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as err:
+                first = str(err).splitlines()[0:3]
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"invalid source manifest: {' '.join(first)}",
+                        _rel(root, path),
+                        1,
+                    )
+                )
+    aoi = root / "data" / "aoi"
+    if aoi.is_dir():
+        res.examined += 1
+        try:
+            from kfm_gate.geo.registry import load_registries
+
+            load_registries(aoi)
+        except KfmGateError as err:
+            res.findings.append(Finding(res.name, "error", str(err), _rel(root, aoi)))
+    return res
+
+
+def check_waivers(root: Path, today: Any = None) -> CheckResult:
+    import datetime as dt
+
+    from kfm_gate.policy.waivers import load_waivers
+
+    res = CheckResult("waivers", "waivers validate; expired ones are reported")
+    day = today or dt.datetime.now(dt.UTC).date()
+    folder = root / "policies" / "waivers"
+    try:
+        waivers = load_waivers(root / "policies")
+    except KfmGateError as err:
+        m = re.search(r"waiver file (\S+?):", str(err))
+        file = _rel(root, Path(m.group(1))) if m else _rel(root, folder)
+        res.findings.append(Finding(res.name, "error", str(err), file, 1))
+        return res
+    res.examined = len(waivers)
+    for w in waivers:
+        if w.status(day) == "expired":
+            path = next((p for p in sorted(folder.glob("*.y*ml")) if _line_of(p, w.id)), folder)
+            res.findings.append(
+                Finding(
+                    res.name,
+                    "warning",
+                    f"waiver {w.id} expired on {w.expires}; remove or renew it",
+                    _rel(root, path),
+                    _line_of(path, "expires"),
+                    "waivers/expired",
+                )
+            )
+    return res
+
+
+CHECKS: tuple[Callable[[Path], CheckResult], ...] = (
+    check_partition_keys,
+    check_stac_valid,
+    check_promotion_backed,
+    check_provenance_present,
+    check_secrets_pii,
+    check_placement,
+    check_manifests_registries,
+    check_waivers,
+)
+
+
+def run_audit(root: Path, *, only: list[str] | None = None) -> AuditReport:
+    """Run every check (or those named in ``only``) over repository ``root``."""
+    root = root.resolve()
+    report = AuditReport(root=str(root))
+    for check in CHECKS:
+        name = check.__name__.removeprefix("check_").replace("_", "-")
+        if only and name not in only:
+            continue
+        try:
+            report.checks.append(check(root))
+        except KfmGateError as err:
+            result = CheckResult(name, "could not run")
+            result.findings.append(Finding(name, "error", f"check could not run: {err}"))
+            report.checks.append(result)
+    return report

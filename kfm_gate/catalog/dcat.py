@@ -1,0 +1,199 @@
+"""DCAT 3 (DCAT-AP 3 shaped) record of each published dataset, derived from its STAC collection.
+
+``data/stac/<collection>/dcat.ttl`` describes the catalog, the dataset (title, description,
+publisher, creator, licence, temporal and spatial coverage equal to the STAC collection's
+extent) and one distribution per published partition (its STAC item) plus one for the whole
+collection. Every node is an IRI, so re-ingesting into the graph changes nothing, and the
+record is rebuilt from the collection, so re-running a partition gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+DCAT_FILE = "dcat.ttl"
+DEFAULT_BASE_URL = "https://kfm.example/"
+DEFAULT_PUBLISHER = {"name": "Kansas Frontier Matrix", "id": "kansas-frontier-matrix"}
+DEFAULT_CREATOR = {"name": "Kansas Frontier Matrix data pipelines", "id": "kfm-pipelines"}
+IANA = "https://www.iana.org/assignments/media-types/"
+SPDX = "http://spdx.org/licenses/"
+GEOSPARQL_WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
+
+
+def _cfg(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    cat = config.get("catalog", {})
+    return cat if isinstance(cat, Mapping) else {}
+
+
+def bbox_wkt(bbox: list[float]) -> str:
+    """A WKT polygon of a [west, south, east, north] bbox (a point when it is degenerate)."""
+    w, s, e, n = (repr(float(v)) for v in bbox)
+    if w == e and s == n:
+        return f"POINT({w} {s})"
+    return f"POLYGON(({w} {s},{e} {s},{e} {n},{w} {n},{w} {s}))"
+
+
+def build_dcat_graph(
+    collection: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stac_prefix: str = "data/stac",
+) -> Graph:
+    """The DCAT graph of the dataset behind a STAC ``collection`` dict."""
+    from rdflib import Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+
+    cfg = _cfg(config or {})
+    base = str(cfg.get("base_url", DEFAULT_BASE_URL))
+    if not base.endswith("/"):
+        base += "/"
+    publisher_cfg = {**DEFAULT_PUBLISHER, **dict(cfg.get("publisher", {}) or {})}
+    creator_cfg = {**DEFAULT_CREATOR, **dict(cfg.get("creator", {}) or {})}
+    cid = str(collection["id"])
+    kfmid = Namespace(base + "id/")
+    g = Graph()
+    g.bind("dcat", DCAT)
+    g.bind("dct", DCTERMS)
+    g.bind("foaf", FOAF)
+    g.bind("kfmid", kfmid)
+
+    def iri(*parts: str) -> URIRef:
+        return URIRef(kfmid + "/".join(quote(p, safe=":-._~") for p in parts))
+
+    catalog = iri("catalog")
+    dataset = iri("dataset", cid)
+    publisher = iri("agent", str(publisher_cfg["id"]))
+    creator = iri("agent", str(creator_cfg["id"]))
+    for agent, conf in ((publisher, publisher_cfg), (creator, creator_cfg)):
+        g.add((agent, RDF.type, FOAF.Agent))
+        g.add((agent, FOAF.name, Literal(str(conf["name"]))))
+
+    g.add((catalog, RDF.type, DCAT.Catalog))
+    g.add((catalog, DCTERMS.title, Literal(str(cfg.get("title", "Kansas Frontier Matrix")))))
+    g.add(
+        (
+            catalog,
+            DCTERMS.description,
+            Literal(
+                str(
+                    cfg.get(
+                        "description", "Datasets published through the kfm-gate governance gate."
+                    )
+                )
+            ),
+        )
+    )
+    g.add((catalog, DCTERMS.publisher, publisher))
+    g.add((catalog, DCAT.dataset, dataset))
+
+    g.add((dataset, RDF.type, DCAT.Dataset))
+    g.add((dataset, DCTERMS.identifier, Literal(cid)))
+    g.add((dataset, DCTERMS.title, Literal(str(collection.get("title") or cid))))
+    g.add((dataset, DCTERMS.description, Literal(str(collection["description"]))))
+    g.add((dataset, DCTERMS.publisher, publisher))
+    g.add((dataset, DCTERMS.creator, creator))
+    if collection.get("updated"):
+        g.add(
+            (
+                dataset,
+                DCTERMS.modified,
+                Literal(str(collection["updated"]), datatype=XSD.dateTime),
+            )
+        )
+
+    extent = collection.get("extent", {})
+    interval = (extent.get("temporal", {}).get("interval") or [[None, None]])[0]
+    temporal = iri("dataset", cid, "temporal")
+    g.add((temporal, RDF.type, DCTERMS.PeriodOfTime))
+    if interval[0]:
+        g.add((temporal, DCAT.startDate, Literal(str(interval[0])[:10], datatype=XSD.date)))
+    if interval[1]:
+        g.add((temporal, DCAT.endDate, Literal(str(interval[1])[:10], datatype=XSD.date)))
+    g.add((dataset, DCTERMS.temporal, temporal))
+    bbox = (extent.get("spatial", {}).get("bbox") or [[]])[0]
+    if len(bbox) == 4:
+        spatial = iri("dataset", cid, "spatial")
+        g.add((spatial, RDF.type, DCTERMS.Location))
+        g.add((spatial, DCAT.bbox, Literal(bbox_wkt(bbox), datatype=URIRef(GEOSPARQL_WKT))))
+        g.add((dataset, DCTERMS.spatial, spatial))
+
+    licenses = [str(x) for x in collection.get("kfm:licenses", []) if x not in ("unknown", "")]
+    license_nodes = []
+    for lic in sorted(licenses):
+        node = URIRef(SPDX + quote(lic, safe="-._+"))
+        g.add((node, RDF.type, DCTERMS.LicenseDocument))
+        license_nodes.append(node)
+    geojson = URIRef(IANA + "application/geo+json")
+    json_type = URIRef(IANA + "application/json")
+    for mt in (geojson, json_type):
+        g.add((mt, RDF.type, DCTERMS.MediaType))
+
+    def distribution(node: URIRef, title: str, href: str, media: URIRef, ident: str) -> None:
+        g.add((node, RDF.type, DCAT.Distribution))
+        g.add((node, DCTERMS.identifier, Literal(ident)))
+        g.add((node, DCTERMS.title, Literal(title)))
+        g.add((node, DCAT.accessURL, URIRef(base + href)))
+        g.add((node, DCAT.mediaType, media))
+        for lic in license_nodes:
+            g.add((node, DCTERMS.license, lic))
+        g.add((dataset, DCAT.distribution, node))
+
+    coll_href = f"{stac_prefix}/{quote(cid)}/collection.json"
+    distribution(
+        iri("dataset", cid, "distribution", "collection"),
+        f"STAC collection {cid}",
+        coll_href,
+        json_type,
+        cid,
+    )
+    for link in collection.get("links", []):
+        if link.get("rel") != "item":
+            continue
+        href = str(link["href"]).removeprefix("./")
+        item_id = href.split("/")[0]
+        distribution(
+            iri("dataset", cid, "distribution", item_id),
+            f"STAC item {item_id}",
+            f"{stac_prefix}/{quote(cid)}/{quote(href)}",
+            geojson,
+            item_id,
+        )
+    return g
+
+
+def dcat_prefixes(config: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Prefixes of the DCAT Turtle (``kfmid:`` follows the configured base URL)."""
+    base = str(_cfg(config or {}).get("base_url", DEFAULT_BASE_URL))
+    if not base.endswith("/"):
+        base += "/"
+    return {
+        "dcat": "http://www.w3.org/ns/dcat#",
+        "dct": "http://purl.org/dc/terms/",
+        "foaf": "http://xmlns.com/foaf/0.1/",
+        "geo": "http://www.opengis.net/ont/geosparql#",
+        "kfmid": base + "id/",
+        "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+        "xsd": "http://www.w3.org/2001/XMLSchema#",
+    }
+
+
+def dcat_bytes(graph: Graph, config: Mapping[str, Any] | None = None) -> bytes:
+    """A DCAT graph as Turtle bytes (deterministic)."""
+    from kfm_gate.provenance.prov import serialize_turtle
+
+    return serialize_turtle(graph, dcat_prefixes(config))
+
+
+def dcat_turtle(collection: Mapping[str, Any], *, config: Mapping[str, Any] | None = None) -> bytes:
+    """The DCAT record of a collection as Turtle bytes."""
+    return dcat_bytes(build_dcat_graph(collection, config=config), config)
+
+
+def dcat_path(root: Path, collection_id: str) -> Path:
+    return root / "data" / "stac" / collection_id / DCAT_FILE

@@ -1,0 +1,541 @@
+"""STAC items and collections of promoted partitions (pystac), and their offline validation.
+
+Per promoted partition: ``data/stac/<collection>/<item>/item.json`` with the deterministic id
+``<dataset>-<aoi>-<time>``, the *published* (masked) geometry and its bbox only, ``datetime``
+the partition day, assets with roles and ``file:checksum`` (sha2-256 multihash) and
+``file:size``, processing and version extensions, and the decision id and governance flags as
+``kfm:`` properties. The provenance (``prov.ttl``, ``prov.jsonld``) and the quality report are
+copied beside the item, so the catalog is complete without the run folders.
+
+Versions: re-promoting the same run rewrites identical bytes. A different run of the same
+partition (e.g. a corrected source) becomes version n+1; version n moves to ``v<n>/item.json``
+(deprecated, with ``latest-version`` and ``successor-version`` links) and the new item links
+to it with ``predecessor-version``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kfm_gate.errors import RecordError
+from kfm_gate.provenance.record import RunRecord
+
+STAC_ROOT = "data/stac"
+FILE_EXT = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
+ITEM_EXTENSIONS = [FILE_EXT, PROCESSING_EXT, VERSION_EXT]
+#: sidecar files copied beside every item: name -> (media type, roles, title)
+SIDECARS: dict[str, tuple[str, list[str], str]] = {
+    "prov.ttl": ("text/turtle", ["provenance", "metadata"], "PROV-O record (Turtle)"),
+    "prov.jsonld": ("application/ld+json", ["provenance", "metadata"], "PROV-O record (JSON-LD)"),
+    "quality.json": ("application/json", ["quality", "metadata"], "Quality suite results"),
+}
+
+
+def multihash_sha256(digest: str) -> str:
+    """``sha256:<hex>`` -> the multihash hex string (``1220`` + hex) of ``file:checksum``."""
+    return "1220" + digest.removeprefix("sha256:")
+
+
+def geometry_bbox(geometry: Mapping[str, Any]) -> list[float]:
+    """[west, south, east, north] of a GeoJSON geometry (any type, collections included)."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(coords: Any) -> None:
+        if coords and isinstance(coords[0], int | float):
+            xs.append(float(coords[0]))
+            ys.append(float(coords[1]))
+        else:
+            for c in coords:
+                walk(c)
+
+    if geometry.get("type") == "GeometryCollection":
+        for g in geometry.get("geometries", []):
+            b = geometry_bbox(g)
+            xs.extend((b[0], b[2]))
+            ys.extend((b[1], b[3]))
+    else:
+        walk(geometry.get("coordinates", []))
+    if not xs:
+        raise RecordError(f"published geometry of type {geometry.get('type')!r} has no coordinates")
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def stac_json(doc: Mapping[str, Any]) -> bytes:
+    """STAC documents as stable bytes (sorted keys, 2-space indent, final newline)."""
+    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _license(licenses: Iterable[str]) -> str:
+    known = sorted({x for x in licenses if x and x not in ("unknown", "noassertion")})
+    return known[0] if len(known) == 1 else "other"
+
+
+@dataclass(frozen=True)
+class StacPlan:
+    """Files to write for one promotion (absolute path -> bytes) and the item's path."""
+
+    files: dict[Path, bytes]
+    item_path: Path
+    collection_path: Path
+    version: int
+    item: dict[str, Any]
+    collection: dict[str, Any]
+
+
+class StacWriter:
+    """Builds the STAC item and updated collection of a promoted partition under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def collection_dir(self, collection_id: str) -> Path:
+        return self.root / STAC_ROOT / collection_id
+
+    def item_dir(self, record: RunRecord) -> Path:
+        return self.collection_dir(record.collection_id) / record.item_id
+
+    # -- item ---------------------------------------------------------------------------
+
+    def build_item(
+        self, record: RunRecord, sidecars: Mapping[str, bytes], version: int
+    ) -> dict[str, Any]:
+        """The item dict (see the module docstring)."""
+        import pystac
+
+        from kfm_gate.ids import sha256_bytes
+
+        req, dec = record.request, record.decision
+        if dec.outcome != "allow":
+            raise RecordError(
+                f"run {dec.run_id} has outcome {dec.outcome}: only an allowed partition gets "
+                "a STAC item"
+            )
+        day = dt.date.fromisoformat(req.partition.time_key)
+        geometry = dict(record.published_geometry) if record.published_geometry else None
+        bbox = geometry_bbox(geometry) if geometry is not None else None
+        flags = record.flags
+        props: dict[str, Any] = {
+            "start_datetime": f"{day.isoformat()}T00:00:00Z",
+            "end_datetime": f"{day.isoformat()}T23:59:59Z",
+            "title": f"{req.dataset} {req.partition.aoi_key} {day.isoformat()}",
+            "processing:datetime": dec.evaluated_at,
+            "processing:software": {"kfm-gate": record.version},
+            "processing:lineage": (
+                f"Promoted by kfm-gate {record.version} under policy bundle "
+                f"{record.revision} ({dec.policy_digest}); decision {dec.decision_id}"
+            ),
+            "processing:facility": "KFM governance gate",
+            "version": str(version),
+            "deprecated": False,
+            "kfm:decision_id": dec.decision_id,
+            "kfm:run_id": dec.run_id,
+            "kfm:spec_hash": dec.request_digest,
+            "kfm:policy_digest": dec.policy_digest,
+            "kfm:release_state": dec.lifecycle_stage,
+            "kfm:outcome": dec.kfm_outcome,
+            "kfm:reason_codes": sorted(set(dec.reason_codes)),
+            "kfm:obligations": sorted({o.code for o in dec.obligations}),
+            "kfm:run_receipt_ref": f"mcp/runs/{record.folder}/",
+            "kfm:partition": {"aoi_key": req.partition.aoi_key, "time_key": req.partition.time_key},
+        }
+        generalize = [o for o in dec.obligations if o.kind == "generalize"]
+        props["kfm:sensitivity_label"] = "generalized" if generalize else "public"
+        for ob in generalize[:1]:
+            for key, prop in (
+                ("method", "kfm:privacy_method"),
+                ("r_min_m", "kfm:r_min_m"),
+                ("r_max_m", "kfm:r_max_m"),
+            ):
+                if key in ob.params and isinstance(ob.params[key], str | int | float):
+                    props[prop] = ob.params[key]
+        if flags is not None:
+            props["license"] = _license(flags.licenses)
+            props["kfm:flags"] = {
+                "classification": flags.classification,
+                "sensitivity": flags.sensitivity,
+                "care_class": flags.care_class,
+                "indigenous_rights_flag": flags.indigenous_rights_flag,
+                "sovereignty_authorities": list(flags.sovereignty_authorities),
+                "tk_labels": list(flags.tk_labels),
+                "bc_labels": list(flags.bc_labels),
+                "notices": list(flags.notices),
+                "licenses": list(flags.licenses),
+                "embargo_until": flags.embargo_until.isoformat() if flags.embargo_until else None,
+            }
+        item = pystac.Item(
+            id=record.item_id,
+            geometry=geometry,
+            bbox=bbox,
+            datetime=dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC),
+            properties=props,
+            stac_extensions=list(ITEM_EXTENSIONS),
+            collection=record.collection_id,
+        )
+        item_dir = self.item_dir(record)
+        used: set[str] = set()
+        for pf in sorted(record.public_files, key=lambda f: f.relpath):
+            key = posixpath.basename(pf.relpath).replace(".", "_")
+            while key in used:
+                key += "_"
+            used.add(key)
+            href = posixpath.relpath(pf.relpath, item_dir.relative_to(self.root).as_posix())
+            item.add_asset(
+                key,
+                pystac.Asset(
+                    href=href,
+                    media_type=pf.media_type,
+                    roles=[pf.role],
+                    title=posixpath.basename(pf.relpath),
+                    extra_fields={
+                        "file:checksum": multihash_sha256(pf.sha256),
+                        "file:size": pf.size,
+                    },
+                ),
+            )
+        for name, data in sorted(sidecars.items()):
+            media, roles, title = SIDECARS[name]
+            item.add_asset(
+                name.replace(".", "_"),
+                pystac.Asset(
+                    href=f"./{name}",
+                    media_type=media,
+                    roles=list(roles),
+                    title=title,
+                    extra_fields={
+                        "file:checksum": multihash_sha256(sha256_bytes(data)),
+                        "file:size": len(data),
+                    },
+                ),
+            )
+        item.clear_links()
+        for rel in ("collection", "parent", "root"):
+            item.add_link(pystac.Link(rel, "../collection.json", media_type="application/json"))
+        item.add_link(
+            pystac.Link("latest-version", "./item.json", media_type="application/geo+json")
+        )
+        if version > 1:
+            item.add_link(
+                pystac.Link(
+                    "predecessor-version",
+                    f"./v{version - 1}/item.json",
+                    media_type="application/geo+json",
+                )
+            )
+        doc: dict[str, Any] = item.to_dict(include_self_link=False, transform_hrefs=False)
+        return doc
+
+    # -- collection ---------------------------------------------------------------------
+
+    def build_collection(
+        self, record: RunRecord, item: Mapping[str, Any], existing: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The collection with this item added and its extent widened to cover it."""
+        import pystac
+
+        cid = record.collection_id
+        cfg = _catalog_config(record.config).get("collections", {}).get(cid, {})
+        bboxes: list[list[float]] = []
+        start = end = f"{record.request.partition.time_key}"
+        item_hrefs = {f"./{record.item_id}/item.json"}
+        licenses: set[str] = set(record.flags.licenses) if record.flags is not None else set()
+        updated = record.decision.evaluated_at
+        if existing is not None:
+            ext = existing.get("extent", {})
+            old_bbox = (ext.get("spatial", {}).get("bbox") or [[]])[0]
+            if len(old_bbox) == 4:
+                bboxes.append([float(x) for x in old_bbox])
+            interval = (ext.get("temporal", {}).get("interval") or [[None, None]])[0]
+            if interval[0]:
+                start = min(start, str(interval[0])[:10])
+            if interval[1]:
+                end = max(end, str(interval[1])[:10])
+            item_hrefs.update(
+                str(link["href"]) for link in existing.get("links", []) if link.get("rel") == "item"
+            )
+            licenses.update(existing.get("kfm:licenses", []))
+            updated = max(updated, str(existing.get("updated", updated)))
+        if item.get("bbox"):
+            bboxes.append([float(x) for x in item["bbox"]])
+        if bboxes:
+            union = [
+                min(b[0] for b in bboxes),
+                min(b[1] for b in bboxes),
+                max(b[2] for b in bboxes),
+                max(b[3] for b in bboxes),
+            ]
+        else:
+            union = [-180.0, -90.0, 180.0, 90.0]
+        s_day, e_day = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        collection = pystac.Collection(
+            id=cid,
+            title=str(cfg.get("title", f"KFM {cid}")),
+            description=str(
+                cfg.get(
+                    "description",
+                    f"Published (masked, generalized) AOI x day partitions of {cid}, "
+                    "promoted by the kfm-gate governance gate.",
+                )
+            ),
+            extent=pystac.Extent(
+                pystac.SpatialExtent([union]),
+                pystac.TemporalExtent(
+                    [
+                        [
+                            dt.datetime(s_day.year, s_day.month, s_day.day, tzinfo=dt.UTC),
+                            dt.datetime(
+                                e_day.year, e_day.month, e_day.day, 23, 59, 59, tzinfo=dt.UTC
+                            ),
+                        ]
+                    ]
+                ),
+            ),
+            license=_license(licenses),
+            extra_fields={"kfm:licenses": sorted(licenses), "updated": updated},
+        )
+        collection.clear_links()
+        collection.add_link(pystac.Link("root", "./collection.json", media_type="application/json"))
+        for href in sorted(item_hrefs):
+            collection.add_link(pystac.Link("item", href, media_type="application/geo+json"))
+        doc: dict[str, Any] = collection.to_dict(include_self_link=False, transform_hrefs=False)
+        return doc
+
+    # -- plan ---------------------------------------------------------------------------
+
+    def plan(self, record: RunRecord, sidecars: Mapping[str, bytes]) -> StacPlan:
+        """Everything to write for ``record`` (nothing is written here)."""
+        item_dir = self.item_dir(record)
+        item_path = item_dir / "item.json"
+        coll_path = self.collection_dir(record.collection_id) / "collection.json"
+        files: dict[Path, bytes] = {}
+        existing = _read_json(item_path)
+        version = 1
+        if existing is not None:
+            old_version = int(existing.get("properties", {}).get("version", "1"))
+            if existing.get("properties", {}).get("kfm:run_id") == record.run_id:
+                version = old_version
+            else:
+                version = old_version + 1
+                files.update(self._archive(item_dir, existing, old_version))
+        item = self.build_item(record, sidecars, version)
+        files[item_path] = stac_json(item)
+        for name, data in sidecars.items():
+            files[item_dir / name] = data
+        collection = self.build_collection(record, item, _read_json(coll_path))
+        files[coll_path] = stac_json(collection)
+        return StacPlan(files, item_path, coll_path, version, item, collection)
+
+    def _archive(
+        self, item_dir: Path, old: Mapping[str, Any], old_version: int
+    ) -> dict[Path, bytes]:
+        """Version ``old_version`` moved to ``v<n>/`` with its sidecars, marked deprecated."""
+        out: dict[Path, bytes] = {}
+        vdir = item_dir / f"v{old_version}"
+        doc = json.loads(json.dumps(old))
+        doc["properties"]["deprecated"] = True
+        for asset in doc.get("assets", {}).values():
+            href = str(asset["href"])
+            if href.startswith("./"):
+                name = href[2:]
+                try:
+                    out[vdir / name] = (item_dir / name).read_bytes()
+                except OSError as err:
+                    raise RecordError(
+                        f"cannot archive {item_dir / name} of version {old_version}: {err}"
+                    ) from err
+            else:
+                asset["href"] = posixpath.join("..", href)
+        links = []
+        for link in doc.get("links", []):
+            rel = link.get("rel")
+            if rel in ("collection", "parent", "root"):
+                links.append({**link, "href": "../../collection.json"})
+            elif rel == "predecessor-version":
+                links.append({**link, "href": f"../v{old_version - 1}/item.json"})
+        links.append(
+            {"rel": "latest-version", "href": "../item.json", "type": "application/geo+json"}
+        )
+        links.append(
+            {"rel": "successor-version", "href": "../item.json", "type": "application/geo+json"}
+        )
+        doc["links"] = links
+        out[vdir / "item.json"] = stac_json(doc)
+        if old_version > 1:
+            prev_path = item_dir / f"v{old_version - 1}" / "item.json"
+            prev = _read_json(prev_path)
+            if prev is not None:
+                for link in prev.get("links", []):
+                    if link.get("rel") == "successor-version":
+                        link["href"] = f"../v{old_version}/item.json"
+                out[prev_path] = stac_json(prev)
+        return out
+
+
+def _catalog_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    cat = config.get("catalog", {})
+    return cat if isinstance(cat, Mapping) else {}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise RecordError(
+            f"cannot read {path}: {err}; restore it from version control or delete it so that "
+            "it is rebuilt"
+        ) from err
+    if not isinstance(data, dict):
+        raise RecordError(f"{path} is not a JSON object")
+    return data
+
+
+def write_stac_item(record: RunRecord, root: Path) -> Path:
+    """Write the item, its sidecars and the updated collection at once; returns the item path."""
+    from kfm_gate.provenance.prov import prov_documents
+    from kfm_gate.provenance.staging import StagedWrites
+
+    plan = StacWriter(root).plan(record, sidecar_files(record, prov_documents(record)))
+    staged = StagedWrites(root)
+    for path, data in plan.files.items():
+        staged.add(path, data)
+    staged.commit()
+    return plan.item_path
+
+
+def sidecar_files(record: RunRecord, prov_docs: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The provenance and quality files copied beside the item."""
+    out = {name: prov_docs[name] for name in ("prov.ttl", "prov.jsonld") if name in prov_docs}
+    quality = record.evidence.sections.get("quality")
+    if quality is not None:
+        out["quality.json"] = stac_json(quality.to_json_dict())
+    return out
+
+
+# -- validation -----------------------------------------------------------------------
+
+
+def _spec_files() -> list[Path]:
+    base = resources.files("kfm_gate.specs").joinpath("stac")
+    return sorted(
+        Path(str(base.joinpath(name.name)))
+        for name in base.iterdir()
+        if name.name.endswith(".json")
+    )
+
+
+@cache
+def _pystac_validator() -> Any:
+    """pystac's own validator with the vendored extension schemas in its cache (no network)."""
+    import pystac.validation
+
+    validator = pystac.validation.JsonSchemaSTACValidator()
+    for path in _spec_files():
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        validator.schema_cache[schema["$id"].rstrip("#")] = schema
+    return validator
+
+
+def validate_stac_pystac(doc: Mapping[str, Any]) -> list[str]:
+    """Validate with pystac's validator (core + extensions, offline cache); returns the errors."""
+    import pystac.errors
+    import pystac.validation
+    from pystac.validation.stac_validator import GetSchemaError
+
+    try:
+        pystac.validation.validate_dict(dict(doc), validator=_pystac_validator())
+    except pystac.errors.STACValidationError as err:
+        return [f"{doc.get('id')}: {err}"]
+    except GetSchemaError as err:
+        return [f"{doc.get('id')}: a schema is missing from the offline cache: {err}"]
+    return []
+
+
+@cache
+def _schema_validators() -> dict[str, Any]:
+    """Compiled jsonschema validators of the core and extension schemas, over one registry."""
+    import jsonschema
+    from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT7
+
+    resources_: list[tuple[str, Any]] = []
+    schemas: dict[str, Any] = {}
+    for url, path in stac_validator_schema_map().items():
+        contents = json.loads(Path(path).read_text(encoding="utf-8"))
+        resources_.append((url, Resource.from_contents(contents, default_specification=DRAFT7)))
+        schemas[url] = contents
+    registry = METASCHEMAS.with_resources(resources_).crawl()
+    out: dict[str, Any] = {}
+    for url, contents in schemas.items():
+        cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft7Validator)
+        out[url] = cls(contents, registry=registry)
+    return out
+
+
+_CORE = {
+    "Feature": "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json",
+    "Collection": "https://schemas.stacspec.org/v1.1.0/collection-spec/json-schema/collection.json",
+    "Catalog": "https://schemas.stacspec.org/v1.1.0/catalog-spec/json-schema/catalog.json",
+}
+
+
+def validate_stac(doc: Mapping[str, Any]) -> list[str]:
+    """Validate a STAC 1.1 item or collection offline against core and extension schemas.
+
+    Uses compiled validators over a local registry (fast enough for every publication);
+    a schema that is not vendored is an error, never a download. Returns the error messages.
+    """
+    validators = _schema_validators()
+    core = _CORE.get(str(doc.get("type")))
+    if core is None or doc.get("stac_version") != "1.1.0":
+        return [f"{doc.get('id')}: not a STAC 1.1.0 item or collection"]
+    errors = []
+    for url in [core, *doc.get("stac_extensions", [])]:
+        validator = validators.get(str(url).rstrip("#"))
+        if validator is None:
+            errors.append(f"{doc.get('id')}: schema {url} is not in the offline cache")
+            continue
+        for err in sorted(validator.iter_errors(dict(doc)), key=lambda e: list(e.path)):
+            where = "/".join(str(x) for x in err.absolute_path) or "(root)"
+            errors.append(f"{doc.get('id')}: {where}: {err.message[:300]} [{url}]")
+    return errors
+
+
+def stac_validator_schema_map() -> dict[str, str]:
+    """URL -> local file for stac-validator: core 1.1.0 from pystac, extensions vendored."""
+    import pystac
+
+    core = Path(pystac.__file__).parent / "validation" / "jsonschemas" / "stac-spec" / "v1.1.0"
+    geojson = Path(pystac.__file__).parent / "validation" / "jsonschemas" / "geojson"
+    base = "https://schemas.stacspec.org/v1.1.0"
+    out = {
+        f"{base}/item-spec/json-schema/item.json": core / "item.json",
+        f"{base}/collection-spec/json-schema/collection.json": core / "collection.json",
+        f"{base}/catalog-spec/json-schema/catalog.json": core / "catalog.json",
+        f"{base}/item-spec/json-schema/basics.json": core / "basics.json",
+        f"{base}/item-spec/json-schema/datetime.json": core / "datetime.json",
+        f"{base}/item-spec/json-schema/instrument.json": core / "instrument.json",
+        f"{base}/item-spec/json-schema/licensing.json": core / "licensing.json",
+        f"{base}/item-spec/json-schema/provider.json": core / "provider.json",
+        f"{base}/item-spec/json-schema/common.json": core / "common.json",
+        f"{base}/item-spec/json-schema/bands.json": core / "bands.json",
+        f"{base}/item-spec/json-schema/data-values.json": core / "data-values.json",
+        "https://geojson.org/schema/Feature.json": geojson / "Feature.json",
+        "https://geojson.org/schema/Geometry.json": geojson / "Geometry.json",
+    }
+    for path in _spec_files():
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        out[schema["$id"].rstrip("#")] = path
+    return {k: str(v) for k, v in out.items()}
