@@ -419,14 +419,32 @@ class Gate:
             mine = tuple(o for o in obligations if o.kind in eng.kinds)
             if not mine:
                 continue
-            report = eng.apply(ctx, mine)
+            report = dict(eng.apply(ctx, mine))
+            entries = report.pop("applied", None)
+            if isinstance(entries, list):
+                # the engine says, per obligation, whether it applied it
+                for entry in entries:
+                    applied.append({**entry, "engine": entry.get("engine", eng.name)})
+            else:
+                done = set(report.get("applied_codes", [o.code for o in mine]))
+                for o in mine:
+                    applied.append(
+                        {
+                            "code": o.code,
+                            "kind": o.kind,
+                            "engine": eng.name,
+                            "applied": o.code in done,
+                        }
+                    )
             reports[eng.name] = report
-            done = set(report.get("applied_codes", [o.code for o in mine]))
-            for o in mine:
-                applied.append(
-                    {"code": o.code, "kind": o.kind, "engine": eng.name, "applied": o.code in done}
-                )
-            note(f"obligations applied by {eng.name}: {', '.join(sorted(done))}")
+            codes = sorted(
+                {
+                    str(a["code"])
+                    for a in applied
+                    if a.get("engine") == eng.name and a.get("applied")
+                }
+            )
+            note(f"obligations applied by {eng.name}: {', '.join(codes) or 'none'}")
         return {"applied": applied, "reports": reports}
 
     def _collect(

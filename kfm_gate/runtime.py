@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.gate import Gate, GateRun, Recorder, build_gate
+from kfm_gate.gate import Gate, GateRun, GeoContextProvider, Recorder, build_gate
 from kfm_gate.layout import Layout
+from kfm_gate.models import PromotionRequest
+from kfm_gate.policy.engine import PolicyEngine
 
 
 def published_geometry(files: list[Path]) -> dict[str, Any] | None:
@@ -98,6 +100,20 @@ def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
     return record
 
 
+def build_geo_provider(registries: Any) -> GeoContextProvider:
+    """The gate's geo context: AOI, zones touched (counts only), and their flags to join."""
+
+    def provide(request: PromotionRequest, root: Path) -> tuple[dict[str, Any], list[Any]]:
+        from kfm_gate.geo import build_geo_context, read_request_features
+
+        files = [(o.path, root / o.path, o.media_type) for o in request.outputs]
+        present = [(rel, path, mt) for rel, path, mt in files if path.is_file()]
+        features = read_request_features(present)
+        return build_geo_context(request, features, registries)
+
+    return provide
+
+
 def build_default_gate(
     root: Path,
     *,
@@ -106,17 +122,43 @@ def build_default_gate(
     force: bool = False,
     options: Mapping[str, Any] | None = None,
     record: bool = True,
+    engine: PolicyEngine | None = None,
 ) -> Gate:
-    """The gate with every collector, obligation engine and recorder the project ships."""
+    """The gate with every collector, obligation engine and recorder the project ships.
+
+    The AOI and zone registries come from ``<root>/data/aoi``; partition keys are checked
+    against them. A repository without registries gets no geo context (and the policies deny
+    anything that needs it).
+    """
     from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
 
+    root = root.resolve()
+    opts = dict(options or {})
     collectors: list[Any] = [ChecksumCollector(), PlacementCollector()]
+    engines: list[Any] = []
+    geo_provider = None
+    aoi_ids = None
+    aoi_dir = root / "data" / "aoi"
+    if aoi_dir.is_dir():
+        from kfm_gate.geo import GeoVerificationCollector, MaskingEngine, load_registries
+
+        registries = load_registries(
+            aoi_dir, invalid_geometry=opts.get("geo.invalid_geometry", "repair")
+        )
+        aoi_ids = frozenset(registries.aoi.ids())
+        geo_provider = build_geo_provider(registries)
+        engines.append(MaskingEngine(registries))
+        collectors.append(GeoVerificationCollector(registries))
     return build_gate(
         root,
         policy_dir=policy_dir,
         as_of=as_of,
         force=force,
+        engine=engine,
         collectors=collectors,
-        recorder=build_recorder(root.resolve()) if record else None,
-        options=options,
+        obligation_engines=engines,
+        geo_context=geo_provider,
+        recorder=build_recorder(root) if record else None,
+        aoi_ids=aoi_ids,
+        options=opts,
     )
