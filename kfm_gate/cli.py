@@ -49,7 +49,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"kfm-gate: request file {path} does not exist", file=sys.stderr)
         return EXIT_USAGE
     gate = build_default_gate(
-        root, policy_dir=_policies(args, root), as_of=args.as_of, force=args.force
+        root,
+        policy_dir=_policies(args, root),
+        as_of=args.as_of,
+        force=args.force,
+        options={"engine": args.engine, "opa_url": args.opa_url, "opa_timeout_s": args.opa_timeout},
     )
     try:
         run = gate.evaluate(path.read_bytes())
@@ -185,7 +189,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return run_diff(_root(args), args.a, args.b, as_json=args.format == "json")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_examples(args: argparse.Namespace) -> int:
     from kfm_gate.demo import run_examples
 
     root = _root(args)
@@ -219,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="re-evaluate even if a decision is recorded"
     )
+    p.add_argument(
+        "--engine",
+        choices=("embedded", "opa"),
+        default="embedded",
+        help="embedded OPA (default) or an OPA server (--opa-url)",
+    )
+    p.add_argument("--opa-url", help="OPA server base URL, e.g. http://127.0.0.1:8181")
+    p.add_argument("--opa-timeout", type=float, default=5.0, help="seconds per OPA call (default 5)")
 
     policy = add("policy", lambda a: EXIT_USAGE, "check, test and digest the Rego policy set")
     psub = policy.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
@@ -233,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     p = add("digest", cmd_policy_digest, "print the policy digest (the bundle revision)", psub)
     p.add_argument("dir", nargs="?", default="policies")
+    from kfm_gate.policy.commands import add_commands as add_council_commands
+    from kfm_gate.policy.commands import add_policy_commands
+
+    add_policy_commands(psub)
+    add_council_commands(sub)
 
     p = add("explain", cmd_explain, "explain a recorded run in plain language")
     p.add_argument("run_id", help="run id, run folder name, or a unique prefix")
@@ -266,7 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the report to this file instead of stdout")
     p.add_argument("--check", action="append", help="run only this check (repeatable)")
 
-    p = add("demo", cmd_demo, "gate the bundled example requests and print the decisions")
+    from kfm_gate.orchestration.commands import add_commands as add_pipeline_commands
+
+    add_pipeline_commands(sub)
+
+    p = add("examples", cmd_examples, "gate the bundled example requests and print the decisions")
     p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     return parser

@@ -247,6 +247,18 @@ class Gate:
 
     # -- the flow ----------------------------------------------------------------------
 
+    def run_id_for(self, request: PromotionRequest, policy_digest: str | None = None) -> str:
+        """The deterministic run id this gate gives ``request`` (with its current policies)."""
+        return run_id(
+            asset_key=request.asset_key,
+            aoi_key=request.partition.aoi_key,
+            time_key=request.partition.time_key,
+            input_checksums=request.input_checksums(),
+            code_ref=request.code_ref,
+            params=request.params,
+            policy_digest=policy_digest or self.policies.digest,
+        )
+
     def evaluate(self, raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> GateRun:
         """Gate one partition. Never raises for a gate failure: the outcome is ``error``."""
         today = self.settings.today()
@@ -263,15 +275,7 @@ class Gate:
         except KfmGateError as err:
             policy_digest = "sha256:" + "0" * 64
             log.append(f"policy set unreadable: {err}")
-        rid = run_id(
-            asset_key=request.asset_key,
-            aoi_key=request.partition.aoi_key,
-            time_key=request.partition.time_key,
-            input_checksums=request.input_checksums(),
-            code_ref=request.code_ref,
-            params=request.params,
-            policy_digest=policy_digest,
-        )
+        rid = self.run_id_for(request, policy_digest)
         folder = run_folder_name(rid)
         with self.layout.run_lock(folder):
             if not self.settings.force:
@@ -405,8 +409,9 @@ class Gate:
                 raise InputError(f"two outputs are named {name!r}: output file names must differ")
             names.add(name)
             public = staging / name
-            if candidate.is_file() and not candidate.is_symlink():
-                shutil.copyfile(candidate, public)
+            if not candidate.is_file() or candidate.is_symlink():
+                continue  # the checksum evidence reports it missing, and the policy denies
+            shutil.copyfile(candidate, public)
             files.append(ViewFile(out.path, candidate, public, out.media_type, out.role))
         return staging, tuple(files)
 
@@ -424,7 +429,15 @@ class Gate:
             if isinstance(entries, list):
                 # the engine says, per obligation, whether it applied it
                 for entry in entries:
-                    applied.append({**entry, "engine": entry.get("engine", eng.name)})
+                    applied.append(
+                        {
+                            "code": entry["code"],
+                            "kind": entry["kind"],
+                            "engine": eng.name,
+                            "applied": bool(entry.get("applied")),
+                        }
+                    )
+                report["applied"] = entries  # the engine's own details stay in its report
             else:
                 done = set(report.get("applied_codes", [o.code for o in mine]))
                 for o in mine:

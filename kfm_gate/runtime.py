@@ -114,6 +114,42 @@ def build_geo_provider(registries: Any) -> GeoContextProvider:
     return provide
 
 
+def _server_engine(root: Path, policy_dir: Path | None, opts: Mapping[str, Any]) -> PolicyEngine:
+    """The OPA-server engine named by ``options`` (``engine``: ``opa`` or ``server``)."""
+    from kfm_gate.errors import ConfigError
+    from kfm_gate.policy.bundle import load_policy_set
+    from kfm_gate.policy.factory import build_engine
+
+    name = str(opts["engine"])
+    if name not in ("opa", "server"):
+        raise ConfigError(f"engine {name!r} is unknown: use embedded or opa (with --opa-url)")
+    return build_engine(
+        "opa",
+        policies=load_policy_set(policy_dir or root / "policies"),
+        opa_url=opts.get("opa_url"),
+        timeout_s=float(opts.get("opa_timeout_s", 5.0)),
+    )
+
+
+def _key_source(root: Path, opts: Mapping[str, Any]) -> Any:
+    """The masking-key loader for ``key_source``: ``env``, ``file:<path>`` or ``env-or-file``."""
+    import os
+
+    from kfm_gate.errors import ConfigError
+    from kfm_gate.geo import load_mask_key
+
+    source = str(opts.get("key_source", "env-or-file"))
+    if source == "env-or-file":
+        return lambda: load_mask_key(repo_root=root)
+    if source == "env":
+        only_env = {k: v for k, v in os.environ.items() if k == "KFM_MASK_KEY"}
+        return lambda: load_mask_key(repo_root=root, env=only_env, create=False)
+    if source.startswith("file:"):
+        env = {"KFM_MASK_KEY_FILE": source[5:]}
+        return lambda: load_mask_key(repo_root=root, env=env, create=False)
+    raise ConfigError(f"key_source {source!r} is unknown: use env, file:<path> or env-or-file")
+
+
 def build_default_gate(
     root: Path,
     *,
@@ -130,12 +166,21 @@ def build_default_gate(
     against them. A repository without registries gets no geo context (and the policies deny
     anything that needs it).
     """
+    from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
     from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
 
     root = root.resolve()
-    opts = dict(options or {})
-    collectors: list[Any] = [ChecksumCollector(), PlacementCollector()]
-    engines: list[Any] = []
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    if engine is None and opts.get("engine", "embedded") != "embedded":
+        engine = _server_engine(root, policy_dir, opts)
+    collectors: list[Any] = [
+        ChecksumCollector(),
+        PlacementCollector(),
+        QualityCollector(),
+        PiiCollector(),
+        SecretsCollector(),
+    ]
+    engines: list[Any] = [RedactionEngine()]
     geo_provider = None
     aoi_ids = None
     aoi_dir = root / "data" / "aoi"
@@ -147,7 +192,7 @@ def build_default_gate(
         )
         aoi_ids = frozenset(registries.aoi.ids())
         geo_provider = build_geo_provider(registries)
-        engines.append(MaskingEngine(registries))
+        engines.append(MaskingEngine(registries, key_source=_key_source(root, opts)))
         collectors.append(GeoVerificationCollector(registries))
     return build_gate(
         root,

@@ -33,6 +33,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _mask_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A throw-away masking key file outside the repository, never the user's own."""
+    monkeypatch.delenv("KFM_MASK_KEY", raising=False)
+    folder = tmp_path_factory.mktemp("mask-key")
+    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(folder / "mask.key"))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """The project's own checkout (read-only use)."""

@@ -17,11 +17,16 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+#: a valid historic_sites candidate (five invented sites near Lawrence, Douglas County)
+SITES = (REPO / "examples/candidates/allow-douglas/sites.geojson").read_bytes()
+
+
 def scratch_repo(tmp: Path) -> Path:
-    """A repository root in ``tmp`` with a copy of the project's policies."""
+    """A repository root in ``tmp`` with copies of the project's policies and AOI registries."""
     root = tmp / "repo"
     root.mkdir()
     shutil.copytree(REPO / "policies", root / "policies")
+    shutil.copytree(REPO / "data" / "aoi", root / "data" / "aoi")
     return root
 
 
@@ -38,8 +43,8 @@ def public_flags(**extra: Any) -> dict[str, Any]:
 def make_request(
     root: Path,
     *,
-    content: bytes = b"site_id,name\ns1,Old Mill\n",
-    name: str = "sites.csv",
+    content: bytes = SITES,
+    name: str = "sites.geojson",
     flags: dict[str, Any] | None = None,
     write: bool = True,
     **overrides: Any,
@@ -60,7 +65,7 @@ def make_request(
         "inputs": [
             {"id": "src:demo", "sha256": ZERO, "flags": public_flags() if flags is None else flags}
         ],
-        "outputs": [{"path": path, "sha256": sha(content), "media_type": "text/csv"}],
+        "outputs": [{"path": path, "sha256": sha(content), "media_type": "application/geo+json"}],
     }
     doc.update(overrides)
     return doc

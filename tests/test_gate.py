@@ -10,6 +10,7 @@ import pytest
 from kfm_gate import EvidenceSection, GateContext, build_gate
 from kfm_gate.errors import PolicyEngineUnavailableError
 from kfm_gate.gate import Gate
+from kfm_gate.runtime import build_default_gate
 from tests.helpers import PART, dump, make_request, public_flags, scratch_repo
 
 AS_OF = dt.date(2026, 11, 25)
@@ -17,9 +18,12 @@ AOIS = frozenset({"ks-county-20045", "ks-county-20001"})
 
 
 def _gate(root: Path, **kw: Any) -> Gate:
+    """The project's default gate (every collector); ``collectors=`` swaps them for a test."""
     kw.setdefault("as_of", AS_OF)
-    kw.setdefault("aoi_ids", AOIS)
-    return build_gate(root, **kw)
+    if "collectors" in kw:
+        kw.setdefault("aoi_ids", AOIS)
+        return build_gate(root, **kw)
+    return build_default_gate(root, **kw)
 
 
 def _files_outside_runs(root: Path) -> list[str]:
@@ -27,7 +31,7 @@ def _files_outside_runs(root: Path) -> list[str]:
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
         if p.is_file()
-        and not p.relative_to(root).as_posix().startswith(("mcp/runs/", "policies/", PART))
+        and not p.relative_to(root).as_posix().startswith(("mcp/", "policies/", "data/aoi/", PART))
     )
 
 
@@ -46,7 +50,7 @@ def test_allow_promotes_public_view_and_records(root: Path) -> None:
     assert config["policy_digest"] == run.decision.policy_digest
     assert config["environment"]["packages"]["opa-golib-python-bindings"] == "0.4.4"
     assert config["inputs"][0]["sha256"].startswith("sha256:")
-    published = list((root / PART / "public").rglob("sites.csv"))
+    published = list((root / PART / "public").rglob("sites.geojson"))
     assert len(published) == 1
     assert not (root / PART / ".staging").exists() or not any((root / PART / ".staging").iterdir())
 
@@ -85,7 +89,8 @@ def test_secret_sacred_label_quarantines(root: Path) -> None:
 
 def test_checksum_mismatch_denies(root: Path) -> None:
     doc = make_request(root)
-    (root / doc["outputs"][0]["path"]).write_bytes(b"tampered\n")
+    path = root / doc["outputs"][0]["path"]
+    path.write_bytes(path.read_bytes().replace(b"Old Stone Mill", b"Old Stone Mall"))
     run = _gate(root).evaluate(dump(doc))
     assert run.decision.outcome == "deny"
     assert "CHECKSUM_MISMATCH" in run.decision.reason_codes
@@ -216,7 +221,7 @@ def test_output_missing_on_disk_denies(root: Path) -> None:
 
 def test_output_outside_processed_denies(root: Path) -> None:
     doc = make_request(root)
-    other = root / "data/processed/survey/historic_sites/ks-county-20001/2026-11-01/sites.csv"
+    other = root / "data/processed/survey/historic_sites/ks-county-20001/2026-11-01/sites.geojson"
     other.parent.mkdir(parents=True)
     other.write_bytes((root / doc["outputs"][0]["path"]).read_bytes())
     doc["outputs"][0]["path"] = other.relative_to(root).as_posix()

@@ -1,0 +1,145 @@
+"""Benchmark of the Dagster pipeline: gate work per partition vs Dagster's per-run overhead.
+
+* gate_per_partition_ms: one 1,000-row partition, without Dagster: processing (candidate +
+  request), the gate (evidence, policy, obligations, provenance; ``force`` so that nothing is
+  reused), promotion and catalog steps. Median of the repetitions.
+* dagster_run_overhead_ms: the same partition run through the partition job on a persistent
+  (sqlite) Dagster instance with the decision already recorded, minus the same steps run
+  directly: what Dagster adds per run.
+* demo_s: the default demo (12 counties x 3 days) on a fresh Dagster home, set-up excluded.
+
+Runs in a scratch copy of the repository (policies, registries, demo data); writes nothing
+in the checkout. ``--quick`` uses fewer repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+AOI = "ks-county-20177"
+DAY = "2026-11-03"
+
+
+def _scratch(base: Path, *, demo_data: bool) -> Path:
+    root = base / "repo"
+    root.mkdir()
+    shutil.copytree(REPO / "policies", root / "policies")
+    (root / "data").mkdir()
+    shutil.copytree(REPO / "data" / "aoi", root / "data" / "aoi")
+    if demo_data:
+        shutil.copytree(REPO / "data" / "sources", root / "data" / "sources")
+        shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
+    return root
+
+
+def _direct(root: Path, gate: object) -> float:
+    from kfm_gate.orchestration.processing import build_candidate
+    from kfm_gate.orchestration.publication import (
+        PromotionRefusedError,
+        allowed_decision,
+        ensure_dcat,
+        ensure_graph,
+        ensure_stac_item,
+        write_release,
+    )
+
+    start = time.perf_counter()
+    cand = build_candidate(root, AOI, DAY)
+    gate.evaluate(cand.request)  # type: ignore[attr-defined]
+    try:
+        decision = allowed_decision(gate, cand.request)  # type: ignore[arg-type]
+        release = write_release(root, cand.request, decision)
+        ensure_stac_item(root, cand.request, decision, release)
+        ensure_dcat(root, "historic_sites")
+        ensure_graph(root, cand.request, decision, release)
+    except PromotionRefusedError:
+        pass  # a denied partition stops at the guard, as in the pipeline
+    return (time.perf_counter() - start) * 1000
+
+
+def bench_partition(base: Path, reps: int) -> tuple[float, float, str]:
+    from kfm_gate.orchestration.resources import KfmGateResource, clear_gate_cache
+    from kfm_gate.orchestration.runner import PipelineRunner, open_instance
+    from kfm_gate.orchestration.survey import SurveySettings, write_survey
+    from kfm_gate.runtime import build_default_gate
+
+    root = _scratch(base, demo_data=False)
+    write_survey(root, SurveySettings(county_ids=(AOI,), days=(DAY,), rows_per_partition=1000))
+    as_of = dt.date.fromisoformat(DAY)
+    forced = build_default_gate(root, as_of=as_of, force=True)
+    _direct(root, forced)  # warm-up: engine compile, library imports
+    gate_ms = [_direct(root, forced) for _ in range(reps)]
+    forced.close()
+    outcome = "?"
+
+    resource = KfmGateResource(root=str(root), as_of=DAY)
+    runner = PipelineRunner(root, open_instance(base / "dagster_home"), resource=resource)
+    runner.register_aois([AOI])
+    first = runner.run_partition(AOI, DAY)  # records (or reuses) the decision
+    outcome = first.outcome
+    reused_gate = resource.gate()
+    direct_reused = [_direct(root, reused_gate) for _ in range(reps)]
+    dagster_ms = [runner.run_partition(AOI, DAY).seconds * 1000 for _ in range(reps)]
+    clear_gate_cache()
+    overhead = statistics.median(dagster_ms) - statistics.median(direct_reused)
+    print(
+        f"1,000-row partition ({outcome}): gate work median {statistics.median(gate_ms):.1f} ms "
+        f"(min {min(gate_ms):.1f}, max {max(gate_ms):.1f}, n={reps}); "
+        f"Dagster run with reused decision median {statistics.median(dagster_ms):.1f} ms, "
+        f"same steps without Dagster {statistics.median(direct_reused):.1f} ms",
+        file=sys.stderr,
+    )
+    return statistics.median(gate_ms), overhead, outcome
+
+
+def bench_demo(base: Path) -> float:
+    from kfm_gate.orchestration.demo import run_demo
+
+    root = _scratch(base, demo_data=True)
+    start = time.perf_counter()
+    code = run_demo(root, home=base / "demo_home", out=io.StringIO(), err=io.StringIO())
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        print(f"demo exited {code}", file=sys.stderr)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reps", type=int, default=15)
+    args = parser.parse_args()
+    reps = 5 if args.quick else args.reps
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    # a throw-away masking key for this process only (never written anywhere)
+    os.environ.setdefault("KFM_MASK_KEY", secrets.token_hex(32))
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="kfm-bench-") as tmp:
+        base = Path(tmp)
+        (base / "p").mkdir()
+        (base / "d").mkdir()
+        gate_ms, overhead_ms, _ = bench_partition(base / "p", reps)
+        demo_s = bench_demo(base / "d")
+    print(f"RESULT gate_per_partition_ms {gate_ms:.1f} ms")
+    print(f"RESULT dagster_run_overhead_ms {overhead_ms:.1f} ms")
+    print(f"RESULT demo_s {demo_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

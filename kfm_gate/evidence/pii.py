@@ -1,0 +1,561 @@
+"""PII evidence: an exact Presidio scan of the public view, fast enough for a gate.
+
+A governance gate cannot sample, so every cell is covered; the scan is fast because it avoids
+work whose answer is known:
+
+1. **De-duplication**: each distinct value of a column is analyzed once (the column name is the
+   analysis context, so the answer depends on the value and the column only).
+2. **Columns that cannot hold text are skipped**: numeric, boolean and date columns (CSV cells
+   are always strings, so a CSV column is always scanned).
+3. **Sound pre-filter**: a pattern recognizer can only report a span its regular expressions
+   match, so a value none of its patterns matches cannot give it a result; Presidio's phone
+   recognizer needs a run of at least as many digits as the shortest phone number
+   ``phonenumbers`` considers valid. A value no recognizer can match is not analyzed; a value
+   some can match is analyzed by ``AnalyzerEngine.analyze`` restricted to their entities, which
+   gives the same results (recognizers that cannot match contribute nothing). Recognizers the
+   pre-filter does not understand (e.g. NER) always run.
+4. **Both cores** for large tables (fork, one analyzer per process, inherited).
+
+:func:`scan_frame_reference` is the plain cell-by-cell scan with the same analyzer; a test and
+the benchmark check both give identical findings.
+
+Evidence holds entity types, columns, cell counts, scores and row indexes: never a value, nor a
+hash of one. Row indexes are 0-based data rows (CSV line = row + 2); for text artifacts they
+are 1-based line numbers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kfm_gate.context import GateContext
+from kfm_gate.errors import CollectorError, ConfigError, KfmGateError
+from kfm_gate.evidence.recognizers import (
+    build_analyzer,
+    clean_results,
+    context_words_for_column,
+    detect_ner_model,
+    detector_names,
+)
+from kfm_gate.evidence.tables import (
+    TableLimits,
+    is_text_artifact,
+    iter_text_lines,
+    load_table,
+    table_kind,
+)
+from kfm_gate.models import EvidenceSection
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from presidio_analyzer import AnalyzerEngine
+
+#: row indexes kept per finding (enough to find the cells, not a listing)
+ROWS_KEPT = 5
+#: default minimum score of a reported finding
+DEFAULT_SCORE_THRESHOLD = 0.4
+#: below this many values to analyze, one process is faster than two
+PARALLEL_MIN_VALUES = 4000
+
+#: (entity_type, score) of one analyzed value
+Hits = tuple[tuple[str, float], ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# pre-filter
+
+
+@dataclass(frozen=True)
+class _Check:
+    entities: tuple[str, ...]
+    test: Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Prefilter:
+    """Which entities a value could possibly yield; ``()`` means no recognizer can match."""
+
+    checks: tuple[_Check, ...]
+    always: tuple[str, ...]  # entities of recognizers without a sound pre-filter
+
+    def entities_for(self, value: str) -> tuple[str, ...]:
+        found = set(self.always)
+        for check in self.checks:
+            if not found.issuperset(check.entities) and check.test(value):
+                found.update(check.entities)
+        return tuple(sorted(found))
+
+
+def _phone_digit_bounds(regions: Iterable[str]) -> tuple[int, int]:
+    """Fewest digits in a row of a phone number ``phonenumbers`` can report as valid.
+
+    Returns (bound for text without a plus sign, bound for text with one). Without ``+`` a
+    number is read in one of ``regions``, or after one of their international dialling prefixes;
+    with ``+`` it can be any country's.
+    """
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    def shortest(region: str) -> int | None:
+        meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None or meta.general_desc is None:
+            return None
+        lengths = [n for n in meta.general_desc.possible_length if n > 0]
+        return min(lengths) if lengths else None
+
+    with_code = []
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        b = shortest(region)
+        meta = PhoneMetadata.metadata_for_region(region)
+        if b is not None and meta is not None:
+            with_code.append(b + len(str(meta.country_code)))
+    plus_bound = min(with_code) if with_code else 1
+    local = [b for r in regions if (b := shortest(r)) is not None]
+    for region in regions:
+        meta = PhoneMetadata.metadata_for_region(region)
+        idd = (meta.international_prefix or "") if meta is not None else ""
+        idd_digits = len(idd) if idd.isdigit() else 1  # a pattern: assume the shortest
+        local.append(idd_digits + plus_bound)
+    return max(1, min(local)) if local else 1, max(1, plus_bound)
+
+
+def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
+    """The sound pre-filter of ``analyzer``'s English recognizers (see the module docstring)."""
+    import regex  # type: ignore[import-untyped]
+    from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
+    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
+
+    checks: list[_Check] = []
+    always: set[str] = set()
+    for recognizer in analyzer.registry.get_recognizers(language="en", all_fields=True):
+        entities = tuple(recognizer.supported_entities)
+        pattern_only = isinstance(recognizer, PatternRecognizer) and (
+            type(recognizer).analyze is PatternRecognizer.analyze
+            or isinstance(recognizer, IbanRecognizer)
+        )
+        patterns = getattr(recognizer, "patterns", None)
+        if pattern_only and patterns:
+            flags = getattr(recognizer, "global_regex_flags", 0)
+            compiled = [regex.compile(p.regex, flags=flags) for p in patterns]
+
+            def pattern_test(v: str, c: list[Any] = compiled) -> bool:
+                return any(p.search(v) for p in c)
+
+            checks.append(_Check(entities, pattern_test))
+        elif type(recognizer) is PhoneRecognizer:
+            local, plus = _phone_digit_bounds(recognizer.supported_regions)
+            punct = regex.escape(_VALID_PUNCTUATION, special_only=True)
+            sep = rf"[{punct}+\uff0b\s]*"
+            local_run = regex.compile(rf"\d(?:{sep}\d){{{local - 1}}}")
+            plus_run = regex.compile(rf"\d(?:{sep}\d){{{plus - 1}}}")
+
+            def phone_test(v: str, lr: Any = local_run, pr: Any = plus_run) -> bool:
+                if lr.search(v) is not None:
+                    return True
+                return ("+" in v or "\uff0b" in v) and pr.search(v) is not None
+
+            checks.append(_Check(entities, phone_test))
+        else:
+            always.update(entities)
+    return Prefilter(tuple(checks), tuple(sorted(always)))
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis of one value
+
+
+def analyze_value(
+    analyzer: AnalyzerEngine,
+    value: str,
+    context: list[str],
+    score_threshold: float,
+    entities: Sequence[str] | None = None,
+) -> Hits:
+    """``(entity_type, score)`` of the results for one value, URL-in-e-mail hits dropped."""
+    results = analyzer.analyze(
+        text=value,
+        language="en",
+        entities=list(entities) if entities is not None else None,
+        context=context,
+        score_threshold=score_threshold,
+    )
+    return tuple((r.entity_type, float(r.score)) for r in clean_results(value, results))
+
+
+@dataclass
+class _WorkerState:
+    analyzer: Any
+    prefilter: Prefilter
+    threshold: float
+    contexts: list[list[str]]
+
+
+_STATE: _WorkerState | None = None
+
+
+def _analyze_items(items: Sequence[tuple[int, str]]) -> list[Hits | None]:
+    """Hits per value; ``None`` when the pre-filter proved no recognizer can match."""
+    state = _STATE
+    assert state is not None, "worker state is set before the pool starts"
+    out: list[Hits | None] = []
+    for context_index, value in items:
+        entities = state.prefilter.entities_for(value)
+        if not entities:
+            out.append(None)
+            continue
+        out.append(
+            analyze_value(
+                state.analyzer, value, state.contexts[context_index], state.threshold, entities
+            )
+        )
+    return out
+
+
+def _run_items(
+    items: list[tuple[int, str]], state: _WorkerState, workers: int
+) -> list[Hits | None]:
+    global _STATE
+    _STATE = state
+    try:
+        methods = multiprocessing.get_all_start_methods()
+        if workers <= 1 or len(items) < PARALLEL_MIN_VALUES or "fork" not in methods:
+            return _analyze_items(items)
+        chunks = max(workers * 8, 1)
+        size = -(-len(items) // chunks)
+        parts = [items[i : i + size] for i in range(0, len(items), size)]
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(processes=workers) as pool:
+            results = pool.map(_analyze_items, parts, chunksize=1)
+        return [hits for part in results for hits in part]
+    finally:
+        _STATE = None
+
+
+# ---------------------------------------------------------------------------------------------
+# scanning a table
+
+
+@dataclass
+class ScanStats:
+    """Work done by one scan (recorded as evidence; it shows the scan was complete)."""
+
+    cells: int = 0
+    unique_values: int = 0
+    analyzed_values: int = 0
+    columns_scanned: list[str] = field(default_factory=list)
+    columns_skipped: list[str] = field(default_factory=list)
+
+
+#: ``{(column, entity_type): (cells, max_score, rows)}``
+Findings = dict[tuple[str | None, str], tuple[int, float, tuple[int, ...]]]
+
+
+def text_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(columns that can hold text, columns that cannot: numbers, booleans, dates)."""
+    import pandas as pd
+
+    scanned, skipped = [], []
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if (
+            pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+            or pd.api.types.is_datetime64_any_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype)
+        ):
+            skipped.append(str(column))
+        else:
+            scanned.append(str(column))
+    return scanned, skipped
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def scan_frame(
+    frame: pd.DataFrame,
+    *,
+    analyzer: AnalyzerEngine | None = None,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    workers: int | None = None,
+    prefilter: Prefilter | None = None,
+    columns: Sequence[str] | None = None,
+    contexts: dict[str, list[str]] | None = None,
+) -> tuple[Findings, ScanStats]:
+    """Exact PII scan of ``frame`` (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    engine = analyzer if analyzer is not None else build_analyzer()
+    pre = prefilter if prefilter is not None else _prefilter_for(engine)
+    scanned, skipped = text_columns(frame)
+    if columns is not None:
+        skipped += [c for c in scanned if c not in columns]
+        scanned = [c for c in scanned if c in columns]
+    stats = ScanStats(columns_scanned=scanned, columns_skipped=sorted(skipped))
+
+    context_list: list[list[str]] = []
+    items: list[tuple[int, str]] = []
+    per_column: list[tuple[str, Any, list[int]]] = []  # column, codes, item index per unique
+    for column in scanned:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        context_index = len(context_list)
+        words = (contexts or {}).get(column)
+        context_list.append(words if words is not None else context_words_for_column(column))
+        index_of_unique: list[int] = []
+        for value in uniques:
+            text = _as_text(value)
+            if text is None:
+                index_of_unique.append(-1)
+                continue
+            index_of_unique.append(len(items))
+            items.append((context_index, text))
+        counted = np.asarray([i >= 0 for i in index_of_unique], dtype=bool)
+        valid = codes >= 0
+        if len(counted):
+            stats.cells += int(counted[codes[valid]].sum())
+        per_column.append((column, codes, index_of_unique))
+    stats.unique_values = len(items)
+
+    state = _WorkerState(engine, pre, float(score_threshold), context_list)
+    hits = _run_items(items, state, _workers(workers))
+    stats.analyzed_values = sum(1 for h in hits if h is not None)
+
+    findings: Findings = {}
+    for column, codes, index_of_unique in per_column:
+        by_entity: dict[str, dict[int, float]] = {}
+        for code, item in enumerate(index_of_unique):
+            if item < 0:
+                continue
+            for entity, score in hits[item] or ():
+                best = by_entity.setdefault(entity, {})
+                best[code] = max(score, best.get(code, 0.0))
+        if not by_entity:
+            continue
+        counts = np.bincount(codes[codes >= 0], minlength=len(index_of_unique))
+        for entity, code_scores in by_entity.items():
+            wanted = np.fromiter(code_scores, dtype=np.int64)
+            rows = np.flatnonzero(np.isin(codes, wanted))[:ROWS_KEPT]
+            findings[(column, entity)] = (
+                int(counts[wanted].sum()),
+                max(code_scores.values()),
+                tuple(int(r) for r in rows),
+            )
+    return findings, stats
+
+
+def scan_frame_reference(
+    frame: pd.DataFrame,
+    *,
+    analyzer: AnalyzerEngine | None = None,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    columns: Sequence[str] | None = None,
+) -> Findings:
+    """The plain scan: ``AnalyzerEngine.analyze`` on every cell, no de-duplication, no filter."""
+    engine = analyzer if analyzer is not None else build_analyzer()
+    scanned, _ = text_columns(frame)
+    if columns is not None:
+        scanned = [c for c in scanned if c in columns]
+    acc: dict[tuple[str | None, str], tuple[int, float, list[int]]] = {}
+    for column in scanned:
+        context = context_words_for_column(column)
+        for row, value in enumerate(frame[column].tolist()):
+            text = _as_text(value)
+            if text is None:
+                continue
+            best: dict[str, float] = {}
+            for entity, score in analyze_value(engine, text, context, score_threshold):
+                best[entity] = max(score, best.get(entity, 0.0))
+            for entity, score in best.items():
+                cells, top, rows = acc.get((column, entity), (0, 0.0, []))
+                if len(rows) < ROWS_KEPT:
+                    rows.append(row)
+                acc[(column, entity)] = (cells + 1, max(top, score), rows)
+    return {k: (c, s, tuple(r)) for k, (c, s, r) in acc.items()}
+
+
+_PREFILTERS: dict[int, Prefilter] = {}
+
+
+def _prefilter_for(analyzer: AnalyzerEngine) -> Prefilter:
+    key = id(analyzer)
+    if key not in _PREFILTERS:
+        _PREFILTERS[key] = build_prefilter(analyzer)
+    return _PREFILTERS[key]
+
+
+def _workers(workers: int | None) -> int:
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"pii workers must be >= 1, got {workers}")
+        return workers
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def scan_text_file(
+    path: Path,
+    *,
+    analyzer: AnalyzerEngine | None = None,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    limits: TableLimits | None = None,
+) -> list[dict[str, Any]]:
+    """PII findings of a text artifact (run log, report), one line = one cell.
+
+    Returns ``[{entity_type, line_count, max_score, lines[]}]`` sorted by type; no values.
+    Raises :class:`~kfm_gate.errors.InputError` for binary, non-UTF-8 or over-long input.
+    """
+    import pandas as pd
+
+    lines = list(iter_text_lines(path, limits))
+    if not lines:
+        return []
+    frame = pd.DataFrame({"text": [line for _, line in lines]}, dtype=object)
+    numbers = [n for n, _ in lines]
+    findings, _ = scan_frame(
+        frame,
+        analyzer=analyzer,
+        score_threshold=score_threshold,
+        workers=1,
+        contexts={"text": []},
+    )
+    out = []
+    for (_, entity), (cells, score, rows) in sorted(findings.items(), key=lambda kv: kv[0][1]):
+        out.append(
+            {
+                "entity_type": entity,
+                "line_count": cells,
+                "max_score": round(score, 4),
+                "lines": [numbers[r] for r in rows],
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the collector
+
+
+class PiiCollector:
+    """Section ``pii``: Presidio findings on the public view (tables and text artifacts).
+
+    Settings: ``ner`` (``None`` = use a spaCy model if installed, ``True`` = require one,
+    ``False`` = patterns only), ``score_threshold`` (minimum score reported), ``workers``
+    (processes for large tables; default both cores), ``limits`` (file and cell size).
+    """
+
+    name = "pii"
+
+    def __init__(
+        self,
+        *,
+        ner: bool | None = None,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        workers: int | None = None,
+        limits: TableLimits | None = None,
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ConfigError(f"pii score_threshold must be within 0..1, got {score_threshold}")
+        self.ner = ner
+        self.score_threshold = float(score_threshold)
+        self.workers = workers
+        self.limits = limits
+
+    def collect(self, ctx: GateContext) -> EvidenceSection:
+        limits = self.limits or TableLimits.from_settings(ctx.settings)
+        try:
+            analyzer = build_analyzer(ner=self.ner)
+            ner_model = detect_ner_model() if self.ner is not False else None
+            findings: list[dict[str, Any]] = []
+            files: list[dict[str, Any]] = []
+            total_cells = 0
+            for view in sorted(ctx.files, key=lambda f: f.relpath):
+                entry, file_findings, cells = self._scan_file(view.public, view, analyzer, limits)
+                files.append(entry)
+                findings.extend(file_findings)
+                total_cells += cells
+        except KfmGateError as err:
+            raise CollectorError(f"pii: {err}") from err
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f["entity_type"]] = counts.get(f["entity_type"], 0) + f["cells"]
+        ctx.log(
+            f"pii: {total_cells} cells scanned in {len(files)} file(s), "
+            f"{sum(counts.values())} cells with findings"
+        )
+        return EvidenceSection(
+            collector=type(self).__name__,
+            data={
+                "detectors": detector_names(analyzer),
+                "ner": ner_model is not None,
+                "ner_model": ner_model,
+                "score_threshold": self.score_threshold,
+                "exact": True,
+                "counts_by_type": dict(sorted(counts.items())),
+                "findings": findings,
+                "total_cells": total_cells,
+                "files": files,
+            },
+        )
+
+    def _scan_file(
+        self, path: Path, view: Any, analyzer: AnalyzerEngine, limits: TableLimits
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+        kind = table_kind(path, view.media_type)
+        if kind is not None:
+            frame = load_table(path, view.media_type, limits)
+            found, stats = scan_frame(
+                frame, analyzer=analyzer, score_threshold=self.score_threshold, workers=self.workers
+            )
+            entry = {
+                "file": view.relpath,
+                "kind": kind,
+                "rows": len(frame),
+                "cells": stats.cells,
+                "unique_values": stats.unique_values,
+                "analyzed_values": stats.analyzed_values,
+                "columns_scanned": stats.columns_scanned,
+                "columns_skipped": stats.columns_skipped,
+            }
+            out = [
+                {
+                    "entity_type": entity,
+                    "file": view.relpath,
+                    "column": column,
+                    "cells": cells,
+                    "max_score": round(score, 4),
+                    "rows": list(rows),
+                }
+                for (column, entity), (cells, score, rows) in sorted(
+                    found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+                )
+            ]
+            return entry, out, stats.cells
+        if is_text_artifact(path, view.media_type):
+            lines = scan_text_file(
+                path, analyzer=analyzer, score_threshold=self.score_threshold, limits=limits
+            )
+            entry = {"file": view.relpath, "kind": "text"}
+            out = [
+                {
+                    "entity_type": f["entity_type"],
+                    "file": view.relpath,
+                    "column": None,
+                    "cells": f["line_count"],
+                    "max_score": f["max_score"],
+                    "rows": f["lines"],
+                }
+                for f in lines
+            ]
+            return entry, out, sum(1 for _ in iter_text_lines(path, limits))
+        return {"file": view.relpath, "kind": "skipped", "reason": "not text"}, [], 0

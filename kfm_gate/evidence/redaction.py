@@ -1,0 +1,302 @@
+"""The ``redact`` obligation: replace PII spans with ``<ENTITY_TYPE>`` in the public view.
+
+Obligation params (all optional)::
+
+    {"columns": ["notes", "recorder_contact"],   # table columns to redact (CSV, GeoJSON)
+     "entities": ["EMAIL_ADDRESS", "US_SSN"],     # types to replace; default: all but DATE_TIME
+     "text": true}                                # also redact text artifacts line by line
+
+Spans come from the same Presidio analyzer as the PII collector, at a threshold at or below
+the collector's, and are replaced by presidio-anonymizer (``replace`` operator). A redacted
+value is analyzed again until nothing of the requested types is left (at most a few passes),
+so the re-scan of the public view comes back clean for those types. The report names files,
+columns and counts of cells and spans by type, never a value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kfm_gate.context import GateContext, ViewFile
+from kfm_gate.errors import KfmGateError, ObligationError
+from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD
+from kfm_gate.evidence.recognizers import build_analyzer, clean_results, context_words_for_column
+from kfm_gate.evidence.tables import (
+    TableLimits,
+    decode_text,
+    is_text_artifact,
+    read_text,
+    table_kind,
+)
+from kfm_gate.models import Obligation
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
+
+#: types left in place unless an obligation names them (historic dates are the data)
+KEPT_BY_DEFAULT = frozenset({"DATE_TIME"})
+MAX_PASSES = 4
+
+
+class RedactionEngine:
+    """Applies ``redact`` obligations to the public view, in place (CSV, GeoJSON, text)."""
+
+    name = "redaction"
+    kinds = frozenset({"redact"})
+
+    def __init__(
+        self,
+        *,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD - 0.1,
+        ner: bool | None = None,
+        limits: TableLimits | None = None,
+    ) -> None:
+        self.score_threshold = float(score_threshold)
+        self.ner = ner
+        self.limits = limits
+
+    def apply(self, ctx: GateContext, obligations: tuple[Obligation, ...]) -> dict[str, Any]:
+        limits = self.limits or TableLimits.from_settings(ctx.settings)
+        applied = []
+        for obligation in obligations:
+            if obligation.kind not in self.kinds:
+                continue
+            try:
+                applied.append(self._apply_one(ctx, obligation, limits))
+            except KfmGateError as err:
+                raise ObligationError(
+                    f"redact obligation {obligation.code} could not be applied: {err}"
+                ) from err
+        return {
+            "engine": type(self).__name__,
+            "applied_codes": sorted(a["code"] for a in applied if a["applied"]),
+            "applied": applied,
+        }
+
+    # -----------------------------------------------------------------------------------------
+
+    def _apply_one(self, ctx: GateContext, ob: Obligation, limits: TableLimits) -> dict[str, Any]:
+        params = ob.params
+        columns = params.get("columns", [])
+        entities = params.get("entities")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise ObligationError(f"{ob.code}: params.columns must be a list of column names")
+        if entities is not None and (
+            not isinstance(entities, list) or not all(isinstance(e, str) for e in entities)
+        ):
+            raise ObligationError(f"{ob.code}: params.entities must be a list of entity types")
+        analyzer = build_analyzer(ner=self.ner)
+        wanted = self._entities(analyzer, entities)
+        redactor = _Redactor(analyzer, wanted, self.score_threshold)
+        files = []
+        seen_columns: set[str] = set()
+        for view in sorted(ctx.files, key=lambda f: f.relpath):
+            kind = table_kind(view.public, view.media_type)
+            if kind == "csv" and columns:
+                report = _redact_csv(view, columns, redactor, limits)
+            elif kind == "geojson" and columns:
+                report = _redact_geojson(view, columns, redactor, limits)
+            elif (
+                kind is None
+                and params.get("text")
+                and is_text_artifact(view.public, view.media_type)
+            ):
+                report = _redact_text(view, redactor, limits)
+            elif kind == "parquet" and columns:
+                raise ObligationError(
+                    f"{view.relpath}: redaction of Parquet is not supported; publish CSV or GeoJSON"
+                )
+            else:
+                continue
+            seen_columns.update(report.get("columns", []))
+            files.append(report)
+        ctx.log(
+            f"redaction: {ob.code}: {sum(f['cells_redacted'] for f in files)} cell(s) redacted "
+            f"in {len(files)} file(s)"
+        )
+        spans: dict[str, int] = {}
+        for f in files:
+            for k, v in f["spans_by_type"].items():
+                spans[k] = spans.get(k, 0) + v
+        return {
+            "code": ob.code,
+            "kind": ob.kind,
+            "engine": type(self).__name__,
+            "applied": True,
+            "entities": sorted(wanted),
+            "columns": sorted(columns),
+            "missing_columns": sorted(set(columns) - seen_columns),
+            "files": files,
+            "cells_redacted": sum(f["cells_redacted"] for f in files),
+            "spans_by_type": dict(sorted(spans.items())),
+        }
+
+    @staticmethod
+    def _entities(analyzer: AnalyzerEngine, entities: list[str] | None) -> frozenset[str]:
+        supported = set(analyzer.get_supported_entities(language="en"))
+        if entities is None:
+            return frozenset(supported - KEPT_BY_DEFAULT)
+        unknown = sorted(set(entities) - supported)
+        if unknown:
+            raise ObligationError(
+                f"params.entities names types no detector finds: {unknown}; "
+                f"known: {sorted(supported)}"
+            )
+        return frozenset(entities)
+
+
+class _Redactor:
+    """Redacts one value (cached per column context and value)."""
+
+    def __init__(self, analyzer: AnalyzerEngine, entities: frozenset[str], threshold: float):
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.analyzer = analyzer
+        self.entities = sorted(entities)
+        self.threshold = threshold
+        self.anonymizer: Any = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        self.cache: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
+
+    def redact(self, value: str, column: str | None) -> tuple[str, dict[str, int]]:
+        key = (column or "", value)
+        if key in self.cache:
+            return self.cache[key]
+        context = context_words_for_column(column)
+        text = value
+        spans: dict[str, int] = {}
+        for _ in range(MAX_PASSES):
+            results = self.analyzer.analyze(
+                text=text,
+                language="en",
+                entities=self.entities,
+                context=context,
+                score_threshold=self.threshold,
+            )
+            results = clean_results(text, results)
+            if not results:
+                break
+            for r in results:
+                spans[r.entity_type] = spans.get(r.entity_type, 0) + 1
+            text = self.anonymizer.anonymize(text=text, analyzer_results=results).text
+        else:
+            raise ObligationError(
+                f"a value of column {column!r} still had findings after {MAX_PASSES} passes"
+            )
+        self.cache[key] = (text, spans)
+        return text, spans
+
+
+def _count(total: dict[str, int], spans: dict[str, int]) -> None:
+    for k, v in spans.items():
+        total[k] = total.get(k, 0) + v
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    tmp = path.with_name(f".{path.name}.redact.tmp")
+    tmp.write_text(data, encoding="utf-8", newline="")
+    tmp.replace(path)
+
+
+def _redact_csv(
+    view: ViewFile, columns: list[str], redactor: _Redactor, limits: TableLimits
+) -> dict[str, Any]:
+    text = read_text(view.public, limits)
+    previous = csv.field_size_limit()
+    csv.field_size_limit(limits.max_cell_chars)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as err:
+        raise ObligationError(f"{view.relpath}: is not valid CSV: {err}") from err
+    finally:
+        csv.field_size_limit(previous)
+    if not rows:
+        raise ObligationError(f"{view.relpath}: the CSV file is empty")
+    header = rows[0]
+    targets = [(i, name) for i, name in enumerate(header) if name in columns]
+    cells = 0
+    spans: dict[str, int] = {}
+    for row in rows[1:]:
+        for i, name in targets:
+            if i < len(row) and row[i]:
+                new, found = redactor.redact(row[i], name)
+                if found:
+                    cells += 1
+                    _count(spans, found)
+                    row[i] = new
+    if cells:
+        out = io.StringIO(newline="")
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        _atomic_write(view.public, out.getvalue())
+    return {
+        "file": view.relpath,
+        "columns": sorted(name for _, name in targets),
+        "cells_redacted": cells,
+        "spans_by_type": dict(sorted(spans.items())),
+    }
+
+
+def _redact_geojson(
+    view: ViewFile, columns: list[str], redactor: _Redactor, limits: TableLimits
+) -> dict[str, Any]:
+    text = decode_text(view.public, view.public.read_bytes())
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ObligationError(f"{view.relpath}: is not valid JSON: {err.msg}") from err
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise ObligationError(f"{view.relpath}: expected a GeoJSON FeatureCollection")
+    cells = 0
+    spans: dict[str, int] = {}
+    present: set[str] = set()
+    for feature in features:
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict):
+            continue
+        for name in columns:
+            value = props.get(name)
+            if name in props:
+                present.add(name)
+            if isinstance(value, str) and value:
+                new, found = redactor.redact(value, name)
+                if found:
+                    cells += 1
+                    _count(spans, found)
+                    props[name] = new
+    if cells:
+        _atomic_write(
+            view.public, json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
+    return {
+        "file": view.relpath,
+        "columns": sorted(present),
+        "cells_redacted": cells,
+        "spans_by_type": dict(sorted(spans.items())),
+    }
+
+
+def _redact_text(view: ViewFile, redactor: _Redactor, limits: TableLimits) -> dict[str, Any]:
+    text = read_text(view.public, limits)
+    lines = text.splitlines(keepends=True)
+    cells = 0
+    spans: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        body = line.rstrip("\r\n")
+        if not body.strip():
+            continue
+        new, found = redactor.redact(body, None)
+        if found:
+            cells += 1
+            _count(spans, found)
+            lines[i] = new + line[len(body) :]
+    if cells:
+        _atomic_write(view.public, "".join(lines))
+    return {
+        "file": view.relpath,
+        "cells_redacted": cells,
+        "spans_by_type": dict(sorted(spans.items())),
+    }

@@ -1,0 +1,292 @@
+"""Secrets evidence: credentials in tables, logs and artifacts, as counts and places only.
+
+Detectors (``SecretRule``): private key blocks; AWS, Google, Azure, GitHub, GitLab, Slack and
+Stripe tokens; JSON Web Tokens; passwords in URLs (``scheme://user:pass@host``); passwords,
+secrets, API keys and tokens in assignments (``password = ...``, ``"api_key": "..."``) unless
+the value is a placeholder (``***``, ``<redacted>``, ``${VAR}``); and high-entropy strings
+(mixed-case base64-like runs of 24+ characters with Shannon entropy >= 4.3 bits a character).
+Hex strings (checksums, git SHAs, ``sha256:`` digests) are not high-entropy findings: they are
+what provenance is made of.
+
+A finding is ``{type, file, line, column, count}``: for a text artifact ``line`` is the 1-based
+line and ``column`` the 1-based character of the first match; for a table ``line`` is the
+0-based data row and ``column`` the column name. Never the secret, nor a hash of it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfm_gate.context import GateContext
+from kfm_gate.errors import CollectorError, KfmGateError
+from kfm_gate.evidence.tables import (
+    TableLimits,
+    is_text_artifact,
+    iter_text_lines,
+    load_table,
+    table_kind,
+)
+from kfm_gate.models import EvidenceSection
+
+#: findings listed per file (counts always cover everything)
+MAX_FINDINGS_PER_FILE = 200
+
+
+@dataclass(frozen=True)
+class SecretRule:
+    """One detector: a secret type and the expression that finds it (group 1 = the secret)."""
+
+    type: str
+    pattern: re.Pattern[str]
+    description: str
+
+
+def _rule(kind: str, pattern: str, description: str, flags: int = 0) -> SecretRule:
+    return SecretRule(kind, re.compile(pattern, flags), description)
+
+
+RULES: tuple[SecretRule, ...] = (
+    _rule(
+        "PRIVATE_KEY",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+        "PEM / OpenSSH / PGP private key block",
+    ),
+    _rule(
+        "AWS_ACCESS_KEY_ID",
+        r"(?<![A-Z0-9])((?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})(?![A-Z0-9])",
+        "AWS access key id",
+    ),
+    _rule(
+        "AWS_SECRET_ACCESS_KEY",
+        r"aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
+        "AWS secret access key in an assignment",
+        re.IGNORECASE,
+    ),
+    _rule("GOOGLE_API_KEY", r"(?<![\w-])(AIza[0-9A-Za-z_-]{35})(?![\w-])", "Google API key"),
+    _rule(
+        "AZURE_STORAGE_KEY",
+        r"AccountKey=([A-Za-z0-9+/]{86}==)",
+        "Azure storage account key in a connection string",
+    ),
+    _rule(
+        "GITHUB_TOKEN",
+        r"(?<![\w])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})",
+        "GitHub token",
+    ),
+    _rule("GITLAB_TOKEN", r"(?<![\w-])(glpat-[A-Za-z0-9_-]{20,})", "GitLab personal access token"),
+    _rule("SLACK_TOKEN", r"(?<![\w-])(xox[abposr]-[A-Za-z0-9-]{10,})", "Slack token"),
+    _rule("STRIPE_KEY", r"(?<![\w])((?:sk|rk)_live_[A-Za-z0-9]{20,})", "Stripe live key"),
+    _rule(
+        "JWT",
+        r"(?<![\w-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
+        "JSON Web Token",
+    ),
+    _rule(
+        "PASSWORD_IN_URL",
+        r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@\"'<>]{1,256}:([^\s/@\"'<>]{1,256})@[^\s/@]",
+        "password in a URL (scheme://user:password@host)",
+        re.IGNORECASE,
+    ),
+    _rule(
+        "PASSWORD_ASSIGNMENT",
+        r"(?<![\w-])(?:password|passwd|pwd|pass|secret|client_secret|api[_-]?key|apikey|"
+        r"access[_-]?token|auth[_-]?token|token|private[_-]?key)[\"']?\s*(?:=|:|=>)\s*"
+        r"[\"']?([^\s\"',;}{)(]{4,})",
+        "password, secret, API key or token in an assignment",
+        re.IGNORECASE,
+    ),
+)
+
+_PLACEHOLDER = re.compile(
+    r"^(?:\*+|x{3,}|\.{3,}|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\([^)]*\)s|\{\{[^}]*\}\}|"
+    r"null|none|nil|true|false|redacted|\[redacted\]|changeme|example|placeholder|"
+    r"\*+redacted\*+|<redacted>)$",
+    re.IGNORECASE,
+)
+_ENTROPY_CANDIDATE = re.compile(
+    r"(?<![A-Za-z0-9+/_=-])([A-Za-z0-9+/_=-]{24,512})(?![A-Za-z0-9+/_=-])"
+)
+_HEX = re.compile(r"^[0-9a-fA-F-]+$")
+ENTROPY_THRESHOLD = 4.3
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _high_entropy(token: str) -> bool:
+    if _HEX.match(token):
+        return False
+    classes = sum(
+        (
+            any(c.islower() for c in token),
+            any(c.isupper() for c in token),
+            any(c.isdigit() for c in token),
+        )
+    )
+    return classes == 3 and shannon_entropy(token) >= ENTROPY_THRESHOLD
+
+
+def scan_text(text: str) -> list[tuple[str, int]]:
+    """``(type, 0-based offset)`` of every secret in ``text``, in order of offset."""
+    hits: list[tuple[str, int]] = []
+    covered: list[tuple[int, int]] = []
+    for rule in RULES:
+        for match in rule.pattern.finditer(text):
+            group = 1 if rule.pattern.groups else 0
+            value = match.group(group)
+            if rule.type == "PASSWORD_ASSIGNMENT" and _PLACEHOLDER.match(value.strip("\"'")):
+                continue
+            span = match.span(group)
+            if any(s <= span[0] and span[1] <= e for s, e in covered):
+                continue  # already reported by a more specific rule
+            covered.append(span)
+            hits.append((rule.type, span[0]))
+    for match in _ENTROPY_CANDIDATE.finditer(text):
+        span = match.span(1)
+        if any(s < span[1] and span[0] < e for s, e in covered):
+            continue
+        if _high_entropy(match.group(1)):
+            hits.append(("HIGH_ENTROPY_STRING", span[0]))
+    return sorted(hits, key=lambda h: (h[1], h[0]))
+
+
+def _findings_from_lines(
+    file: str, lines: Iterable[tuple[int, str]]
+) -> tuple[list[dict[str, Any]], Counter[str]]:
+    findings: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    for number, line in lines:
+        hits = scan_text(line)
+        per_type: dict[str, list[int]] = {}
+        for kind, offset in hits:
+            per_type.setdefault(kind, []).append(offset)
+        for kind, offsets in sorted(per_type.items()):
+            counts[kind] += len(offsets)
+            findings.append(
+                {
+                    "type": kind,
+                    "file": file,
+                    "line": number,
+                    "column": offsets[0] + 1,
+                    "count": len(offsets),
+                }
+            )
+    return findings, counts
+
+
+def scan_text_file(
+    path: Path, limits: TableLimits | None = None, *, label: str | None = None
+) -> list[dict[str, Any]]:
+    """Secrets in a text artifact (run log, report): ``[{type, file, line, column, count}]``.
+
+    Raises :class:`~kfm_gate.errors.InputError` for binary, non-UTF-8 or over-long input.
+    """
+    findings, _ = _findings_from_lines(label or str(path), iter_text_lines(path, limits))
+    return findings
+
+
+def scan_table_file(
+    path: Path, media_type: str = "", limits: TableLimits | None = None, *, label: str | None = None
+) -> list[dict[str, Any]]:
+    """Secrets in the string cells of a table: ``line`` is the row, ``column`` the column name."""
+    import pandas as pd
+
+    frame = load_table(path, media_type, limits)
+    findings: list[dict[str, Any]] = []
+    for column in frame.columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        hit_codes: dict[int, list[tuple[str, int]]] = {}
+        for code, value in enumerate(uniques):
+            if isinstance(value, str) and value:
+                hits = scan_text(value)
+                if hits:
+                    hit_codes[code] = hits
+        if not hit_codes:
+            continue
+        for row, code in enumerate(codes.tolist()):
+            cell_hits = hit_codes.get(code)
+            if not cell_hits:
+                continue
+            for kind, n in sorted(Counter(k for k, _ in cell_hits).items()):
+                findings.append(
+                    {
+                        "type": kind,
+                        "file": label or str(path),
+                        "line": row,
+                        "column": str(column),
+                        "count": n,
+                    }
+                )
+    return findings
+
+
+class SecretsCollector:
+    """Section ``secrets``: credentials in the public view (tables and text artifacts).
+
+    Settings: ``limits`` (file and cell size), ``max_findings_per_file`` (listed findings;
+    counts always cover everything).
+    """
+
+    name = "secrets"
+
+    def __init__(
+        self,
+        *,
+        limits: TableLimits | None = None,
+        max_findings_per_file: int = MAX_FINDINGS_PER_FILE,
+    ) -> None:
+        self.limits = limits
+        self.max_findings_per_file = max_findings_per_file
+
+    def collect(self, ctx: GateContext) -> EvidenceSection:
+        limits = self.limits or TableLimits.from_settings(ctx.settings)
+        findings: list[dict[str, Any]] = []
+        counts: Counter[str] = Counter()
+        files: list[dict[str, Any]] = []
+        truncated = 0
+        try:
+            for view in sorted(ctx.files, key=lambda f: f.relpath):
+                if table_kind(view.public, view.media_type) is not None:
+                    found = scan_table_file(
+                        view.public, view.media_type, limits, label=view.relpath
+                    )
+                    kind = "table"
+                elif is_text_artifact(view.public, view.media_type):
+                    found = scan_text_file(view.public, limits, label=view.relpath)
+                    kind = "text"
+                else:
+                    files.append({"file": view.relpath, "kind": "skipped", "findings": 0})
+                    continue
+                for f in found:
+                    counts[f["type"]] += f["count"]
+                kept = found[: self.max_findings_per_file]
+                truncated += len(found) - len(kept)
+                findings.extend(kept)
+                files.append({"file": view.relpath, "kind": kind, "findings": len(found)})
+        except KfmGateError as err:
+            raise CollectorError(f"secrets: {err}") from err
+        total = sum(counts.values())
+        ctx.log(f"secrets: {total} finding(s) in {len(files)} file(s)")
+        return EvidenceSection(
+            collector=type(self).__name__,
+            data={
+                "detectors": sorted({r.type for r in RULES} | {"HIGH_ENTROPY_STRING"}),
+                "counts_by_type": dict(sorted(counts.items())),
+                "findings": findings,
+                "findings_truncated": truncated,
+                "total": total,
+                "files": files,
+            },
+        )

@@ -1,0 +1,324 @@
+"""Tabular outputs and text artifacts, loaded for the evidence collectors.
+
+CSV, Parquet and GeoJSON (feature properties) become a :class:`pandas.DataFrame`; run logs and
+reports become lines of text. Bad input is refused with an :class:`~kfm_gate.errors.InputError`
+that names the file, the place and the fix, never a crash and never an empty success:
+
+- a file larger than :attr:`TableLimits.max_file_bytes`, a cell larger than
+  :attr:`TableLimits.max_cell_chars`;
+- bytes that are not UTF-8, a binary file (NUL bytes) under a text name;
+- an empty file, a table with a header and no rows, a GeoJSON without features;
+- ragged CSV rows (a field count that differs from the header), duplicate column names.
+
+Error messages carry row and column numbers, never cell content.
+
+CSV cells are kept as strings (``county_geoid`` ``"02001"`` stays a string); an empty field is
+missing (``None``). Collectors that need numbers convert the columns they know (the quality
+suite declares its column types).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from kfm_gate.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TableKind = Literal["csv", "parquet", "geojson"]
+
+CSV_TYPES = frozenset({"text/csv", "application/csv"})
+PARQUET_TYPES = frozenset({"application/vnd.apache.parquet", "application/x-parquet"})
+GEOJSON_TYPES = frozenset({"application/geo+json", "application/vnd.geo+json"})
+#: artifacts scanned line by line (run logs, reports, metadata)
+TEXT_SUFFIXES = frozenset(
+    {
+        ".txt",
+        ".log",
+        ".md",
+        ".json",
+        ".jsonl",
+        ".yml",
+        ".yaml",
+        ".html",
+        ".xml",
+        ".ttl",
+        ".jsonld",
+        ".sarif",
+    }
+)
+TEXT_TYPES_PREFIX = ("text/",)
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/ld+json",
+        "application/x-ndjson",
+        "application/yaml",
+        "application/xml",
+        "application/sarif+json",
+        "text/turtle",
+    }
+)
+
+_BINARY_PROBE = 1 << 16
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """Size limits for inputs; the gate may override them from its settings."""
+
+    max_file_bytes: int = 1 << 30  # 1 GiB
+    max_cell_chars: int = 1 << 20  # 1 Mi characters in one cell or one line
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TableLimits:
+        """Read ``max_file_bytes`` / ``max_cell_chars`` from a settings mapping, if present."""
+        defaults = cls()
+        try:
+            return cls(
+                max_file_bytes=int(settings.get("max_file_bytes", defaults.max_file_bytes)),
+                max_cell_chars=int(settings.get("max_cell_chars", defaults.max_cell_chars)),
+            )
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"size limits must be integers (max_file_bytes, max_cell_chars): {err}"
+            ) from err
+
+
+def table_kind(path: Path, media_type: str = "") -> TableKind | None:
+    """``csv``, ``parquet`` or ``geojson`` from the media type or the suffix; ``None`` otherwise."""
+    mt = media_type.split(";")[0].strip().lower()
+    suffix = path.suffix.lower()
+    if mt in CSV_TYPES or suffix == ".csv":
+        return "csv"
+    if mt in PARQUET_TYPES or suffix == ".parquet":
+        return "parquet"
+    if mt in GEOJSON_TYPES or suffix == ".geojson":
+        return "geojson"
+    return None
+
+
+def is_text_artifact(path: Path, media_type: str = "") -> bool:
+    """True for run logs, reports and metadata documents scanned as lines of text."""
+    if table_kind(path, media_type) is not None:
+        return False
+    mt = media_type.split(";")[0].strip().lower()
+    return (
+        mt.startswith(TEXT_TYPES_PREFIX) or mt in TEXT_TYPES or path.suffix.lower() in TEXT_SUFFIXES
+    )
+
+
+def _read_bytes(path: Path, limits: TableLimits) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror}); check the output path") from err
+    if size > limits.max_file_bytes:
+        raise InputError(
+            f"{path}: {size} bytes is larger than the limit of {limits.max_file_bytes} bytes; "
+            "split the output or raise max_file_bytes in the gate settings"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror})") from err
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Strict UTF-8 (a BOM is allowed); binary content and other encodings are refused."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(
+            f"{path}: contains NUL bytes at offset {nul}; this is a binary file, "
+            "not text: check that the output was written as UTF-8 text with the right suffix"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{path}: is not valid UTF-8 (byte offset {err.start}: {err.reason}); "
+            "re-encode the file as UTF-8"
+        ) from err
+
+
+def read_text(path: Path, limits: TableLimits | None = None) -> str:
+    """The whole file as text, with the size and encoding checks."""
+    return decode_text(path, _read_bytes(path, limits or TableLimits()))
+
+
+def iter_text_lines(path: Path, limits: TableLimits | None = None) -> Iterator[tuple[int, str]]:
+    """``(line number from 1, line)`` of a text artifact; over-long lines are refused."""
+    lim = limits or TableLimits()
+    text = read_text(path, lim)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > lim.max_cell_chars:
+            raise InputError(
+                f"{path}: line {number} has {len(line)} characters, more than the limit of "
+                f"{lim.max_cell_chars}; raise max_cell_chars in the gate settings if it is legitimate"
+            )
+        yield number, line
+
+
+def load_table(
+    path: Path,
+    media_type: str = "",
+    limits: TableLimits | None = None,
+    *,
+    point_columns: bool = False,
+) -> pd.DataFrame:
+    """Load a CSV, Parquet or GeoJSON file (properties only) into a DataFrame.
+
+    Raises :class:`InputError` for every kind of bad input listed in the module docstring.
+    """
+    lim = limits or TableLimits()
+    kind = table_kind(path, media_type)
+    if kind == "csv":
+        return _load_csv(path, lim)
+    if kind == "parquet":
+        return _load_parquet(path, lim)
+    if kind == "geojson":
+        return _load_geojson(path, lim, point_columns=point_columns)
+    raise InputError(
+        f"{path}: media type {media_type!r} is not a table; expected CSV, Parquet or GeoJSON"
+    )
+
+
+def _cell_too_large(path: Path, row: int, column: str, size: int, limit: int) -> InputError:
+    return InputError(
+        f"{path}: the cell at row {row}, column {column!r} has {size} characters, more than the "
+        f"limit of {limit}; raise max_cell_chars in the gate settings if it is legitimate"
+    )
+
+
+def _load_csv(path: Path, lim: TableLimits) -> pd.DataFrame:
+    import pandas as pd
+
+    text = decode_text(path, _read_bytes(path, lim))
+    if not text.strip():
+        raise InputError(f"{path}: the CSV file is empty; expected a header and at least one row")
+    previous_limit = csv.field_size_limit()
+    csv.field_size_limit(lim.max_cell_chars)
+    rows: list[list[str]] = []
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = next(reader)
+        width = len(header)
+        for row in reader:
+            if len(row) != width:
+                if not row:  # a blank line
+                    continue
+                raise InputError(
+                    f"{path}: line {reader.line_num} has {len(row)} fields but the header has "
+                    f"{width}; the rows are ragged: quote fields that contain commas or fix the row"
+                )
+            rows.append(row)
+    except csv.Error as err:
+        line = reader.line_num
+        if "field larger than field limit" in str(err):
+            raise InputError(
+                f"{path}: a cell near line {line} is larger than the limit of "
+                f"{lim.max_cell_chars} characters; raise max_cell_chars in the gate settings "
+                "if it is legitimate"
+            ) from err
+        raise InputError(f"{path}: is not valid CSV near line {line}: {err}") from err
+    finally:
+        csv.field_size_limit(previous_limit)
+    _check_header(path, header)
+    if not rows:
+        raise InputError(f"{path}: the table has a header but no rows; an empty table cannot pass")
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    return frame.replace({"": None})
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [str(h) for h in header]
+    if any(not n.strip() for n in names):
+        raise InputError(f"{path}: the header has an empty column name; name every column")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header; rename one")
+        seen.add(name)
+
+
+def _load_parquet(path: Path, lim: TableLimits) -> pd.DataFrame:
+    import pandas as pd
+
+    data = _read_bytes(path, lim)
+    if len(data) < 8 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
+        raise InputError(f"{path}: is not a Parquet file (no PAR1 magic); check the media type")
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except ImportError as err:
+        raise ConfigError(
+            f"{path}: reading Parquet needs pyarrow or fastparquet; install pyarrow"
+        ) from err
+    except Exception as err:  # the engines raise many types for corrupt files
+        raise InputError(f"{path}: the Parquet file cannot be read: {type(err).__name__}") from err
+    _check_header(path, [str(c) for c in frame.columns])
+    if frame.empty:
+        raise InputError(f"{path}: the table has no rows; an empty table cannot pass")
+    _check_cell_sizes(path, frame, lim)
+    return frame
+
+
+def _load_geojson(path: Path, lim: TableLimits, *, point_columns: bool = False) -> pd.DataFrame:
+    import pandas as pd
+
+    text = decode_text(path, _read_bytes(path, lim))
+    if not text.strip():
+        raise InputError(f"{path}: the GeoJSON file is empty; expected a FeatureCollection")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path}: is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from err
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise InputError(f"{path}: expected a GeoJSON FeatureCollection")
+    features = doc.get("features")
+    if not isinstance(features, list) or not features:
+        raise InputError(
+            f"{path}: the FeatureCollection has no features; an empty table cannot pass"
+        )
+    records: list[dict[str, Any]] = []
+    for index, feature in enumerate(features):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise InputError(f"{path}: feature {index} has properties that are not an object")
+        if point_columns:
+            # the quality suite checks where points are: expose them as lon / lat columns
+            geom = feature.get("geometry") if isinstance(feature, dict) else None
+            coords = geom.get("coordinates") if isinstance(geom, dict) else None
+            is_point = isinstance(geom, dict) and geom.get("type") == "Point"
+            lon, lat = (
+                (coords[0], coords[1]) if is_point and isinstance(coords, list) else (None, None)
+            )
+            props = {**props, "lon": props.get("lon", lon), "lat": props.get("lat", lat)}
+        records.append(props)
+    frame = pd.DataFrame.from_records(records)
+    if frame.shape[1] == 0:
+        raise InputError(f"{path}: no feature has properties; there is no table to check")
+    frame = frame.astype(object).where(frame.notna(), None)
+    _check_cell_sizes(path, frame, lim)
+    return frame
+
+
+def _check_cell_sizes(path: Path, frame: pd.DataFrame, lim: TableLimits) -> None:
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object and str(series.dtype) not in ("string", "str"):
+            continue
+        lengths = series.map(lambda v: len(v) if isinstance(v, str) else 0)
+        if len(lengths) and int(lengths.max()) > lim.max_cell_chars:
+            row = int(lengths.to_numpy().argmax())
+            raise _cell_too_large(path, row, str(column), int(lengths.max()), lim.max_cell_chars)

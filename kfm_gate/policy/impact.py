@@ -1,0 +1,695 @@
+"""Policy impact: replay every recorded decision under two policy sets and list what flips.
+
+A council pull request edits ``policies/``. Before it merges, ``kfm-gate policy impact --base
+REV`` answers "which partitions would get another outcome?": for every run recorded under
+``mcp/runs/`` it rebuilds the two policy inputs of that run, evaluates both phases under the
+base policies (``git archive REV -- policies``) and under the working tree's, and lists each
+partition whose outcome differs (partition, before, after, the rules that appeared or went).
+
+Where the inputs come from, per run:
+
+``policy_input.json`` (preferred)
+    ``{"schema_version": "1", "obligations": <phase-1 input>, "decision": <phase-2 input>}``,
+    written by the gate beside the decision. Replay takes the phase-1 input as it was and the
+    evidence of the phase-2 input; obligations and waivers come from each policy set.
+reconstructed
+    Older runs: the phase-1 input is rebuilt from ``request.json`` (flags joined as the gate
+    joins them, without AOI / sensitive-zone flags, which are not recorded) and the day of
+    ``decision.json``; the evidence from ``evidence.json``. Such runs are marked in reports.
+
+Runs that cannot be replayed are skipped with a reason: a rejected request, a run that
+stopped before phase 2 (recorded outcome ``error``), evidence with an unresolved section
+(``error`` under any policy). Identical inputs (same request, evidence and day) recorded under
+several policy digests are replayed once.
+
+Replay cannot re-run collectors: when the two policy sets ask for different obligations, the
+recorded evidence still describes the view built for the original ones. Such cases are marked
+``obligations changed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kfm_gate.errors import InputError, KfmGateError, PolicyError
+from kfm_gate.policy.bundle import PolicySet, load_policy_set
+from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
+
+#: the file the gate writes with both phase inputs (see the module docstring)
+POLICY_INPUT_FILE = "policy_input.json"
+OUTCOMES = ("allow", "deny", "quarantine")
+InputSource = Literal["recorded", "reconstructed"]
+
+
+@dataclass(frozen=True)
+class ReplayCase:
+    """One recorded decision input, ready to evaluate under any policy set."""
+
+    run: str  # run folder name
+    run_id: str
+    asset_key: str
+    aoi_key: str
+    time_key: str
+    today: dt.date
+    base_input: dict[str, Any]
+    evidence: dict[str, Any]
+    recorded_outcome: str
+    source: InputSource
+
+    @property
+    def partition(self) -> str:
+        return f"{self.asset_key} {self.aoi_key}|{self.time_key}"
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """The outcome of one case under one policy set."""
+
+    outcome: str  # allow | deny | quarantine | error
+    rules: tuple[str, ...] = ()  # rules of blocking / quarantine violations, sorted
+    codes: tuple[str, ...] = ()
+    obligations: tuple[str, ...] = ()
+    waived: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A partition whose outcome differs between the base and the working policies."""
+
+    case: ReplayCase
+    before: ReplayResult
+    after: ReplayResult
+
+    @property
+    def rules_added(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.after.rules) - set(self.before.rules)))
+
+    @property
+    def rules_removed(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.before.rules) - set(self.after.rules)))
+
+    @property
+    def obligations_changed(self) -> bool:
+        return self.before.obligations != self.after.obligations
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "partition": self.case.partition,
+            "asset_key": self.case.asset_key,
+            "aoi_key": self.case.aoi_key,
+            "time_key": self.case.time_key,
+            "run": self.case.run,
+            "before": self.before.outcome,
+            "after": self.after.outcome,
+            "rules_added": list(self.rules_added),
+            "rules_removed": list(self.rules_removed),
+            "codes_before": list(self.before.codes),
+            "codes_after": list(self.after.codes),
+            "obligations_changed": self.obligations_changed,
+            "input": self.case.source,
+            "errors": [e for e in (self.before.error, self.after.error) if e],
+        }
+
+
+@dataclass
+class ImpactReport:
+    """Everything ``policy impact`` found."""
+
+    base_label: str
+    head_label: str
+    base_digest: str
+    head_digest: str
+    runs_seen: int = 0
+    replayed: int = 0
+    duplicates: int = 0
+    reconstructed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    flips: list[Flip] = field(default_factory=list)
+    changed_same_outcome: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def same_policies(self) -> bool:
+        return self.base_digest == self.head_digest
+
+    def exit_code(self, *, fail_on_flip: bool) -> int:
+        return 1 if fail_on_flip and self.flips else 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "base": {"label": self.base_label, "policy_digest": self.base_digest},
+            "head": {"label": self.head_label, "policy_digest": self.head_digest},
+            "runs_seen": self.runs_seen,
+            "replayed": self.replayed,
+            "duplicates": self.duplicates,
+            "reconstructed": self.reconstructed,
+            "skipped": [{"run": r, "reason": why} for r, why in self.skipped],
+            "flips": [f.to_json_dict() for f in self.flips],
+            "changed_same_outcome": self.changed_same_outcome,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+# -- loading recorded inputs ----------------------------------------------------------------
+
+
+def _read(folder: Path, name: str) -> Any:
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
+def _today(decision: Mapping[str, Any]) -> dt.date:
+    stamp = str(decision.get("evaluated_at", ""))[:10]
+    return dt.date.fromisoformat(stamp)
+
+
+def _reconstruct_base_input(request_doc: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+    """The phase-1 input as the gate builds it, from a recorded request (no geo context)."""
+    from kfm_gate.gate import parse_request, policy_input
+    from kfm_gate.models import join_flags
+
+    request = parse_request(request_doc)
+    parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
+    missing = sorted(i.id for i in request.inputs if i.flags is None)
+    if not parts or not request.inputs:
+        return policy_input(request, None, missing or ["<no inputs>"], {}, today)
+    return policy_input(request, join_flags(parts), missing, {}, today)
+
+
+def load_case(folder: Path) -> ReplayCase | str:
+    """The replay case of one run folder, or the reason it cannot be replayed."""
+    try:
+        decision = _read(folder, "decision.json")
+    except (OSError, json.JSONDecodeError) as err:
+        return f"decision.json unreadable: {err}"
+    partition = decision.get("partition") or {}
+    if not partition.get("aoi_key"):
+        return "request was rejected (no partition)"
+    try:
+        today = _today(decision)
+    except ValueError:
+        return f"decision.json has no usable evaluated_at ({decision.get('evaluated_at')!r})"
+    recorded = folder / POLICY_INPUT_FILE
+    source: InputSource
+    try:
+        if recorded.is_file():
+            doc = _read(folder, POLICY_INPUT_FILE)
+            base_input = doc.get("obligations")
+            phase2 = doc.get("decision")
+            if not isinstance(base_input, dict):
+                return f"{POLICY_INPUT_FILE} has no phase-1 input"
+            if not isinstance(phase2, dict):
+                return "the run stopped before phase 2 (no phase-2 input recorded)"
+            evidence = phase2.get("evidence") or {}
+            source = "recorded"
+        else:
+            if decision.get("outcome") == "error":
+                return "recorded outcome error: the run stopped before its evidence was complete"
+            request_doc = _read(folder, "request.json")
+            if request_doc.get("invalid"):
+                return "request was rejected"
+            base_input = _reconstruct_base_input(request_doc, today)
+            evidence_doc = _read(folder, "evidence.json")
+            evidence = _evidence_input(evidence_doc)
+            source = "reconstructed"
+    except (OSError, json.JSONDecodeError, KfmGateError, ValueError) as err:
+        return f"record unreadable: {err}"
+    unresolved = sorted(
+        name
+        for name, sec in evidence.items()
+        if isinstance(sec, Mapping) and sec.get("status") == "error"
+    )
+    if unresolved:
+        return f"evidence unresolved ({', '.join(unresolved)}): outcome error under any policy"
+    return ReplayCase(
+        run=folder.name,
+        run_id=str(decision.get("run_id", folder.name)),
+        asset_key=str(decision.get("asset_key", "")),
+        aoi_key=str(partition.get("aoi_key")),
+        time_key=str(partition.get("time_key", "")),
+        today=today,
+        base_input=base_input,
+        evidence=evidence,
+        recorded_outcome=str(decision.get("outcome")),
+        source=source,
+    )
+
+
+def _evidence_input(evidence_doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``Evidence.to_policy_input`` of a recorded ``evidence.json`` (without re-validating)."""
+    sections = evidence_doc.get("sections") or {}
+    out: dict[str, Any] = {}
+    for name in sorted(sections):
+        sec = sections[name]
+        out[name] = {
+            "status": sec.get("status"),
+            "collector": sec.get("collector"),
+            "error": sec.get("error"),
+            **(sec.get("data") or {}),
+        }
+    return out
+
+
+def iter_run_folders(root: Path) -> Iterator[Path]:
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
+
+    yield from RunStore(Layout(root)).iter_runs()
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+#: a helper module added to each replayed policy set: evaluates many inputs in one call
+_BATCH_PACKAGE = "kfm_replay_batch"
+_BATCH_MODULE = f"""package {_BATCH_PACKAGE}
+
+obligations := [o | some c in input.cases; o := data.kfm.gate.obligations with input as c]
+
+decisions := [d | some c in input.cases; d := data.kfm.gate.decision with input as c]
+"""
+#: cases per batched evaluation
+BATCH_SIZE = 256
+
+
+class ReplayEngine:
+    """Both phases of one policy set, as the gate runs them, for recorded inputs.
+
+    Cases are evaluated in batches (one engine call per phase for many inputs, through a helper
+    module in its own package); when a batch fails or a case is undefined, each case of the
+    batch is evaluated alone so the failure stays with its case (outcome ``error``).
+    """
+
+    def __init__(self, policies: PolicySet, engine: PolicyEngine | None = None) -> None:
+        from dataclasses import replace
+
+        from kfm_gate.policy.waivers import load_waivers
+
+        self.policies = policies
+        if engine is None:
+            from kfm_gate.policy.engine import EmbeddedOpaEngine
+
+            helper = f"{_BATCH_PACKAGE}/batch.rego"
+            engine = EmbeddedOpaEngine(
+                replace(policies, modules={**policies.modules, helper: _BATCH_MODULE})
+            )
+            self._batched = True
+        else:
+            self._batched = False
+        self.engine = engine
+        self._waivers = load_waivers(policies.root)
+        self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
+
+    def waivers(self, today: dt.date) -> list[dict[str, Any]]:
+        from kfm_gate.policy.waivers import waivers_policy_input
+
+        cached = self._waiver_input.get(today)
+        if cached is None:
+            cached = self._waiver_input[today] = waivers_policy_input(self._waivers, today)
+        return cached
+
+    @staticmethod
+    def _base_input(case: ReplayCase, as_of: dt.date | None) -> dict[str, Any]:
+        if as_of is None:
+            return case.base_input
+        return {
+            **case.base_input,
+            "now": f"{as_of.isoformat()}T00:00:00Z",
+            "today": as_of.isoformat(),
+        }
+
+    def _decision_input(
+        self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            **base_input,
+            "obligations": obligations,
+            "evidence": case.evidence,
+            "waivers": self.waivers(dt.date.fromisoformat(str(base_input["today"]))),
+        }
+
+    def replay(self, case: ReplayCase, *, as_of: dt.date | None = None) -> ReplayResult:
+        """Outcome of ``case`` under this policy set; ``error`` when evaluation fails."""
+        base_input = self._base_input(case, as_of)
+        try:
+            obligations = _obligations(self.engine.evaluate(OBLIGATIONS_PATH, base_input))
+            raw = self.engine.evaluate(
+                DECISION_PATH, self._decision_input(case, base_input, obligations)
+            )
+        except KfmGateError as err:
+            return ReplayResult(outcome="error", error=str(err))
+        return _result(raw, obligations)
+
+    def _batch(self, doc: str, inputs: list[dict[str, Any]]) -> list[Any] | None:
+        try:
+            values = self.engine.evaluate(f"{_BATCH_PACKAGE}.{doc}", {"cases": inputs})
+        except KfmGateError:
+            return None
+        if not isinstance(values, list) or len(values) != len(inputs):
+            return None  # some case is undefined: evaluate them one by one
+        return values
+
+    def replay_many(
+        self, cases: Sequence[ReplayCase], *, as_of: dt.date | None = None
+    ) -> list[ReplayResult]:
+        """``replay`` of every case, batched; same results as one call per case."""
+        if not self._batched:
+            return [self.replay(c, as_of=as_of) for c in cases]
+        out: list[ReplayResult] = []
+        for start in range(0, len(cases), BATCH_SIZE):
+            chunk = cases[start : start + BATCH_SIZE]
+            bases = [self._base_input(c, as_of) for c in chunk]
+            raw_obligations = self._batch("obligations", bases)
+            if raw_obligations is None:
+                out += [self.replay(c, as_of=as_of) for c in chunk]
+                continue
+            parsed: list[list[dict[str, Any]] | None] = []
+            for raw in raw_obligations:
+                try:
+                    parsed.append(_obligations(raw))
+                except KfmGateError:
+                    parsed.append(None)
+            todo = [i for i, obl in enumerate(parsed) if obl is not None]
+            inputs = [self._decision_input(chunk[i], bases[i], parsed[i] or []) for i in todo]
+            raw_decisions = self._batch("decisions", inputs) if inputs else []
+            results: dict[int, ReplayResult] = {}
+            if raw_decisions is not None:
+                for i, raw in zip(todo, raw_decisions, strict=True):
+                    results[i] = _result(raw, parsed[i] or [])
+            for i, case in enumerate(chunk):
+                out.append(results[i] if i in results else self.replay(case, as_of=as_of))
+        return out
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _obligations(raw: Any) -> list[dict[str, Any]]:
+    """Phase-1 result as the gate passes it to phase 2 (validated, sorted)."""
+    from pydantic import ValidationError
+
+    from kfm_gate.errors import PolicyEvalError
+    from kfm_gate.ids import digest
+    from kfm_gate.models import Obligation
+
+    if isinstance(raw, Mapping):
+        raw = list(raw.values())
+    if not isinstance(raw, list):
+        raise PolicyEvalError(
+            f"data.kfm.gate.obligations must be an array of obligations, got {type(raw).__name__}"
+        )
+    try:
+        parsed = [Obligation.model_validate(o) for o in raw]
+    except ValidationError as err:
+        raise PolicyEvalError(f"the policy returned a malformed obligation: {err}") from err
+    parsed.sort(key=lambda o: (o.code, o.kind, o.rule, digest(o.params)))
+    return [o.to_json_dict() for o in parsed]
+
+
+def _result(raw: Any, obligations: list[dict[str, Any]]) -> ReplayResult:
+    codes = tuple(sorted({o["code"] for o in obligations}))
+    if not isinstance(raw, Mapping) or raw.get("outcome") not in OUTCOMES:
+        return ReplayResult(
+            outcome="error",
+            obligations=codes,
+            error="data.kfm.gate.decision is not an object with outcome allow|deny|quarantine",
+        )
+    outcome = str(raw["outcome"])
+    blocking = [v for v in raw.get("violations") or [] if isinstance(v, Mapping)]
+    if outcome == "quarantine":
+        blocking += [q for q in raw.get("quarantine") or [] if isinstance(q, Mapping)]
+    waived = [w for w in raw.get("waived") or [] if isinstance(w, Mapping)]
+    return ReplayResult(
+        outcome=outcome,
+        rules=tuple(sorted({str(v.get("rule", "")) for v in blocking})),
+        codes=tuple(sorted({str(v.get("code", "")) for v in blocking})),
+        obligations=codes,
+        waived=tuple(sorted({str(w.get("waiver_id", "")) for w in waived})),
+    )
+
+
+def replay_runs(
+    root: Path,
+    base: PolicySet,
+    head: PolicySet,
+    *,
+    base_label: str = "base",
+    head_label: str = "working tree",
+    as_of: dt.date | None = None,
+    folders: Iterable[Path] | None = None,
+) -> ImpactReport:
+    """Replay every recorded run of ``root`` under ``base`` and ``head``; list the flips."""
+    start = time.perf_counter()
+    report = ImpactReport(
+        base_label=base_label,
+        head_label=head_label,
+        base_digest=base.digest,
+        head_digest=head.digest,
+    )
+    before_engine = ReplayEngine(base)
+    try:
+        after_engine = ReplayEngine(head)
+    except BaseException:
+        before_engine.close()
+        raise
+    seen: set[tuple[str, str, str]] = set()
+    cases: list[ReplayCase] = []
+    try:
+        for folder in folders if folders is not None else iter_run_folders(root):
+            report.runs_seen += 1
+            case = load_case(folder)
+            if isinstance(case, str):
+                report.skipped.append((folder.name, case))
+                continue
+            key = _dedupe_key(folder, case)
+            if key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
+            cases.append(case)
+        report.replayed = len(cases)
+        report.reconstructed = sum(c.source == "reconstructed" for c in cases)
+        befores, afters = _replay_both(before_engine, after_engine, cases, as_of, report)
+        for case, before, after in zip(cases, befores, afters, strict=True):
+            if before.outcome != after.outcome:
+                report.flips.append(Flip(case, before, after))
+            elif before.rules != after.rules or before.codes != after.codes:
+                report.changed_same_outcome += 1
+    finally:
+        before_engine.close()
+        after_engine.close()
+    report.flips.sort(key=lambda f: (f.case.asset_key, f.case.aoi_key, f.case.time_key, f.case.run))
+    report.duration_s = time.perf_counter() - start
+    return report
+
+
+def _replay_both(
+    before_engine: ReplayEngine,
+    after_engine: ReplayEngine,
+    cases: Sequence[ReplayCase],
+    as_of: dt.date | None,
+    report: ImpactReport,
+) -> tuple[list[ReplayResult], list[ReplayResult]]:
+    """Both sides; identical policy sets are evaluated once, different ones in two threads
+    (the embedded engine releases the GIL while OPA evaluates)."""
+    if report.same_policies:
+        results = before_engine.replay_many(cases, as_of=as_of)
+        return results, results
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        after = pool.submit(after_engine.replay_many, cases, as_of=as_of)
+        before = before_engine.replay_many(cases, as_of=as_of)
+        return before, after.result()
+
+
+def _dedupe_key(folder: Path, case: ReplayCase) -> tuple[str, str, str]:
+    try:
+        decision = _read(folder, "decision.json")
+        return (
+            str(decision.get("request_digest")),
+            str(decision.get("evidence_digest")),
+            case.today.isoformat(),
+        )
+    except (OSError, json.JSONDecodeError):
+        return (case.run, "", "")
+
+
+# -- base policies from git ------------------------------------------------------------------
+
+
+def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError as err:
+        raise InputError("git is not installed: --base needs git (or pass --base-dir)") from err
+
+
+@contextmanager
+def policies_at_revision(policy_dir: Path, rev: str) -> Iterator[PolicySet]:
+    """The policy set of ``policy_dir`` as committed at ``rev`` (extracted to a temp folder)."""
+    if not rev or rev.startswith("-"):
+        raise InputError(f"--base {rev!r} is not a git revision (e.g. origin/main, HEAD~1)")
+    policy_dir = policy_dir.resolve()
+    if not policy_dir.is_dir():
+        raise InputError(f"policy folder {policy_dir} does not exist; pass --policies DIR")
+    top = _git(["rev-parse", "--show-toplevel"], policy_dir)
+    if top.returncode != 0:
+        raise InputError(
+            f"{policy_dir} is not inside a git repository; --base needs git (or pass --base-dir)"
+        )
+    toplevel = Path(top.stdout.decode().strip()).resolve()
+    rel = policy_dir.relative_to(toplevel).as_posix()
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], toplevel)
+    if commit.returncode != 0:
+        raise InputError(
+            f"--base {rev!r} is not a commit of {toplevel}; fetch it first "
+            "(git fetch origin main) or name another revision"
+        )
+    sha = commit.stdout.decode().strip()
+    archive = _git(["archive", "--format=tar", sha, "--", rel], toplevel)
+    if archive.returncode != 0:
+        raise InputError(
+            f"{rel}/ does not exist at {rev} ({sha[:12]}): "
+            f"{archive.stderr.decode(errors='replace').strip()}"
+        )
+    with tempfile.TemporaryDirectory(prefix="kfm-gate-base-") as tmp:
+        import io
+
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
+            tar.extractall(tmp, filter="data")
+        folder = Path(tmp) / rel
+        try:
+            yield load_policy_set(folder)
+        except PolicyError as err:
+            raise PolicyError(f"base policies at {rev}: {err}") from err
+
+
+# -- renderers -------------------------------------------------------------------------------
+
+
+def _short_digest(value: str) -> str:
+    return value.removeprefix("sha256:")[:12]
+
+
+def _rules(flip: Flip) -> str:
+    parts = [f"+{r}" for r in flip.rules_added] + [f"-{r}" for r in flip.rules_removed]
+    return " ".join(parts) or "(same rules)"
+
+
+def _notes(flip: Flip) -> list[str]:
+    notes = []
+    if flip.obligations_changed:
+        notes.append("obligations changed: evidence was collected for the old ones")
+    if flip.case.source == "reconstructed":
+        notes.append("input reconstructed")
+    notes += [f"error: {e}" for e in (flip.before.error, flip.after.error) if e]
+    return notes
+
+
+def _summary(report: ImpactReport) -> str:
+    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+    dupes = f", {report.duplicates} duplicate(s)" if report.duplicates else ""
+    return (
+        f"replayed {report.replayed} recorded decision(s) of {report.runs_seen} run(s)"
+        f"{dupes}{skipped} in {report.duration_s:.2f} s: {len(report.flips)} flip(s)"
+        + (
+            f", {report.changed_same_outcome} with other rules but the same outcome"
+            if report.changed_same_outcome
+            else ""
+        )
+    )
+
+
+class ImpactTextRenderer:
+    """Plain text for terminals and logs."""
+
+    def render(self, report: ImpactReport) -> str:
+        lines = [
+            f"policy impact: {report.base_label} ({_short_digest(report.base_digest)}) -> "
+            f"{report.head_label} ({_short_digest(report.head_digest)})",
+        ]
+        if report.same_policies:
+            lines.append("the two policy sets are identical: nothing can flip")
+        lines.append(_summary(report))
+        for flip in report.flips:
+            lines.append(
+                f"FLIP {flip.case.partition}  {flip.before.outcome} -> {flip.after.outcome}  "
+                f"{_rules(flip)}  [{flip.case.run}]"
+            )
+            lines += [f"     {note}" for note in _notes(flip)]
+        for run, why in report.skipped:
+            lines.append(f"skip {run}: {why}")
+        return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+class ImpactMarkdownRenderer:
+    """GitHub-flavoured markdown for pull-request summaries (``$GITHUB_STEP_SUMMARY``)."""
+
+    def __init__(self, max_rows: int = 200) -> None:
+        self.max_rows = max_rows
+
+    def render(self, report: ImpactReport) -> str:
+        icon = ":warning:" if report.flips else ":white_check_mark:"
+        lines = [
+            "## Policy impact",
+            "",
+            f"{icon} Base `{_md(report.base_label)}` (`{_short_digest(report.base_digest)}`) "
+            f"→ `{_md(report.head_label)}` (`{_short_digest(report.head_digest)}`): "
+            f"{_md(_summary(report))}.",
+            "",
+        ]
+        if report.flips:
+            lines += [
+                "| Partition | Before | After | Rules | Notes |",
+                "|---|---|---|---|---|",
+            ]
+            for flip in report.flips[: self.max_rows]:
+                lines.append(
+                    f"| `{_md(flip.case.partition)}` | {flip.before.outcome} | "
+                    f"**{flip.after.outcome}** | {_md(_rules(flip))} | "
+                    f"{_md('; '.join(_notes(flip)))} |"
+                )
+            if len(report.flips) > self.max_rows:
+                lines.append(f"\n… and {len(report.flips) - self.max_rows} more flip(s).")
+            lines.append("")
+        else:
+            lines += ["No recorded partition changes outcome.", ""]
+        if report.skipped:
+            lines += [
+                "<details><summary>Skipped runs</summary>",
+                "",
+                *[f"- `{_md(run)}`: {_md(why)}" for run, why in report.skipped[: self.max_rows]],
+                "",
+                "</details>",
+                "",
+            ]
+        return "\n".join(lines)
+
+
+class ImpactJsonRenderer:
+    """The report as JSON (sorted keys)."""
+
+    def render(self, report: ImpactReport) -> str:
+        return json.dumps(report.to_json_dict(), indent=2, sort_keys=True) + "\n"
+
+
+RENDERERS = {
+    "text": ImpactTextRenderer,
+    "markdown": ImpactMarkdownRenderer,
+    "json": ImpactJsonRenderer,
+}

@@ -1,0 +1,118 @@
+package kfm.gate_test
+
+import data.kfm.gate
+
+pii_clean_evidence := {
+	"status": "ok", "collector": "PiiCollector", "error": null,
+	"detectors": ["EmailRecognizer", "UsSsnRecognizer"], "ner": false, "ner_model": null,
+	"score_threshold": 0.4, "counts_by_type": {}, "findings": [], "total_cells": 10,
+}
+
+pii_input(evidence, sensitivity) := {
+	"request": {"dataset": "historic_sites"},
+	"flags": {"sensitivity": sensitivity},
+	"evidence": {"pii": evidence},
+}
+
+pii_rules(vs) := {v.rule | some v in vs; startswith(v.rule, "pii.")}
+
+test_pii_clean_scan_has_no_violation if {
+	vs := gate.violation with input as pii_input(pii_clean_evidence, "public")
+	count(pii_rules(vs)) == 0
+}
+
+test_pii_missing_section_is_unresolved if {
+	vs := gate.violation with input as {"request": {"dataset": "historic_sites"}, "flags": {"sensitivity": "public"}, "evidence": {}}
+	some v in vs
+	v.rule == "pii.evidence_missing"
+	v.code == "EVIDENCE_UNRESOLVED"
+}
+
+test_pii_skipped_section_is_unresolved if {
+	ev := object.union(pii_clean_evidence, {"status": "skipped"})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.rule == "pii.evidence_not_ok"
+}
+
+test_pii_email_in_public_view_denies if {
+	ev := object.union(pii_clean_evidence, {
+		"counts_by_type": {"EMAIL_ADDRESS": 3},
+		"findings": [{"entity_type": "EMAIL_ADDRESS", "file": "a.csv", "column": "notes", "cells": 3, "max_score": 1.0, "rows": [0, 4, 9]}],
+	})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.code == "PII_IN_PUBLIC_VIEW"
+	v.severity == "critical"
+	v.details.entity_type == "EMAIL_ADDRESS"
+	v.details.places[0].column == "notes"
+}
+
+test_pii_limit_per_sensitivity if {
+	ev := object.union(pii_clean_evidence, {"counts_by_type": {"PERSON": 2}})
+	vs_public := gate.violation with input as pii_input(ev, "public")
+	count({v | some v in vs_public; v.code == "PII_IN_PUBLIC_VIEW"}) == 0
+	vs_living := gate.violation with input as pii_input(ev, "living_person")
+	some v in vs_living
+	v.code == "PII_IN_PUBLIC_VIEW"
+	v.details.entity_type == "PERSON"
+}
+
+test_pii_missing_flags_are_most_cautious if {
+	ev := object.union(pii_clean_evidence, {"counts_by_type": {"LOCATION": 1}})
+	vs := gate.violation with input as {"request": {"dataset": "x"}, "flags": null, "evidence": {"pii": ev}}
+	some v in vs
+	v.details.sensitivity == "unknown_review_required"
+}
+
+test_pii_council_can_raise_a_limit if {
+	ev := object.union(pii_clean_evidence, {"counts_by_type": {"URL": 5, "IP_ADDRESS": 1}})
+	vs := gate.violation with input as pii_input(ev, "public")
+		with data.kfm.params.pii.max_cells_by_sensitivity.public as {"IP_ADDRESS": 1}
+	count({v | some v in vs; v.code == "PII_IN_PUBLIC_VIEW"}) == 0
+}
+
+test_pii_watched_type_is_a_warning if {
+	ev := object.union(pii_clean_evidence, {"counts_by_type": {"URL": 5}})
+	ws := gate.warning with input as pii_input(ev, "public")
+	some w in ws
+	w.code == "PII_REPORTED"
+	w.details.entity_type == "URL"
+}
+
+test_pii_ner_required_when_listed if {
+	vs := gate.violation with input as pii_input(pii_clean_evidence, "restricted")
+		with data.kfm.params.pii.require_ner_for as ["restricted"]
+	some v in vs
+	v.code == "PII_NER_REQUIRED"
+	ev := object.union(pii_clean_evidence, {"ner": true})
+	vs2 := gate.violation with input as pii_input(ev, "restricted")
+		with data.kfm.params.pii.require_ner_for as ["restricted"]
+	count({v | some v in vs2; v.code == "PII_NER_REQUIRED"}) == 0
+}
+
+test_pii_ner_not_required_by_default if {
+	vs := gate.violation with input as pii_input(pii_clean_evidence, "restricted")
+	count({v | some v in vs; v.code == "PII_NER_REQUIRED"}) == 0
+}
+
+test_pii_lax_threshold_denies if {
+	ev := object.union(pii_clean_evidence, {"score_threshold": 0.9})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.code == "PII_SCAN_TOO_LAX"
+}
+
+test_pii_redact_free_text_obligation if {
+	obs := gate.obligation with input as {"request": {"dataset": "historic_sites"}, "flags": null}
+	some o in obs
+	o.code == "REDACT_FREE_TEXT"
+	o.kind == "redact"
+	o.params.columns == ["notes", "recorder_contact"]
+	"US_SSN" in o.params.entities
+}
+
+test_pii_no_redaction_without_free_text if {
+	obs := gate.obligation with input as {"request": {"dataset": "county_boundaries"}, "flags": null}
+	count({o | some o in obs; o.code == "REDACT_FREE_TEXT"}) == 0
+}

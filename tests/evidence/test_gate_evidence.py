@@ -1,0 +1,102 @@
+"""The evidence collectors and the redaction engine inside a real gate run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
+from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
+from kfm_gate.gate import build_gate
+from tests.evidence.conftest import seeded_sites, to_csv
+from tests.helpers import PART, dump, make_request, scratch_repo
+
+AS_OF = dt.date(2026, 11, 25)
+
+
+def _gate(root: Path) -> Any:
+    return build_gate(
+        root,
+        as_of=AS_OF,
+        aoi_ids=frozenset({"ks-county-20045"}),
+        collectors=(
+            ChecksumCollector(),
+            PlacementCollector(),
+            QualityCollector(),
+            PiiCollector(ner=False),
+            SecretsCollector(),
+        ),
+        obligation_engines=(RedactionEngine(ner=False),),
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return scratch_repo(tmp_path)
+
+
+def test_seeded_values_never_leave_the_candidate(root: Path) -> None:
+    rows, planted = seeded_sites(rows=200)
+    content = to_csv(rows).encode("utf-8")
+    run = _gate(root).evaluate(dump(make_request(root, content=content, name="sites.csv")))
+    decision = run.decision
+    assert decision.outcome != "error", decision.error
+    sections = run.evidence.sections
+    assert {"quality", "pii", "secrets"} <= set(sections)
+    assert sections["quality"].data["success"] is True
+    applied = sections["obligations"].data["applied"]
+    assert {
+        "code": "REDACT_FREE_TEXT",
+        "kind": "redact",
+        "engine": "redaction",
+        "applied": True,
+    } in applied
+    blocked = set(json.loads((root / "policies/data/pii.json").read_text())["blocked_entities"])
+    assert not blocked & set(sections["pii"].data["counts_by_type"])
+    candidate = root / PART / "sites.csv"
+    written = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p != candidate and "policies" not in p.relative_to(root).parts
+    ]
+    assert any("mcp" in p.relative_to(root).parts for p in written)
+    values = [v for vs in planted.values() for v in vs]
+    for path in written:
+        data = path.read_bytes()
+        text = data.decode("utf-8", errors="replace")
+        leaked = [v for v in values if v in text]
+        assert not leaked, f"{path.relative_to(root)} holds {len(leaked)} seeded value(s)"
+
+
+def test_misspelled_expectation_gives_error(root: Path) -> None:
+    path = root / "policies/quality/historic_sites.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["expectations"][3]["type"] = "expect_column_values_to_be_uniqe"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    rows, _ = seeded_sites(rows=20)
+    run = _gate(root).evaluate(
+        dump(make_request(root, content=to_csv(rows).encode(), name="sites.csv"))
+    )
+    assert run.decision.outcome == "error"
+    assert "expect_column_values_to_be_uniqe" in (run.decision.error or "")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        "site_id,notes\nHS-1,caf\xe9\n".encode("latin-1"),
+        b"",
+        b"site_id,notes\n",
+        b"site_id,notes\nHS-1,a,b\n",
+    ],
+    ids=["binary", "latin1", "empty", "header_only", "ragged"],
+)
+def test_bad_input_blocks(root: Path, content: bytes) -> None:
+    run = _gate(root).evaluate(dump(make_request(root, content=content, name="sites.csv")))
+    assert run.decision.outcome == "error"
+    assert run.decision.error

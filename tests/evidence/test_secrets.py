@@ -1,0 +1,85 @@
+"""Secrets collector: each detector fires, placeholders and digests do not, no value leaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kfm_gate.context import GateContext
+from kfm_gate.evidence.secrets import SecretsCollector, scan_text, scan_text_file
+
+# assembled at run time so that this file itself holds no credential-shaped literal
+PEM = "-----BEGIN " + "OPENSSH PRIVATE KEY-----"
+SAMPLES = {
+    "PRIVATE_KEY": PEM,
+    "AWS_ACCESS_KEY_ID": "id=" + "AKIA" + "Q3EGYB7NPLXT4M2C",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key = "
+    + "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"
+    + "q8Zt3NdWkL",
+    "GOOGLE_API_KEY": "key=" + "AIza" + "SyD4k9Xq2mV7b8N1c3L5p6R0t2W4y6Z8a0b",
+    "GITHUB_TOKEN": "auth " + "ghp_" + "R8bN2kQ7vX1mZ4cL9pW3tY6hJ0sD5fG8aE2u",
+    "GITLAB_TOKEN": "glpat-" + "x7Kq2Vn9Lm4Pw8Rt3Yz6",
+    "SLACK_TOKEN": "xoxb-" + "2048123456-4096123456-Ab3Cd5Ef7Gh9",
+    "JWT": "Bearer eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiJrZm0ifQ." + "c2lnbmF0dXJlX2hlcmVfeHl6",
+    "PASSWORD_IN_URL": "db=postgres://kfm:" + "Tr0ub4dor&3" + "@db.internal:5432/kfm",
+    "PASSWORD_ASSIGNMENT": 'password = "' + "c0rrect-h0rse" + '"',
+    "HIGH_ENTROPY_STRING": "blob " + "Zk9sT2xQeUd3cVJ0YjN6U1h2TmZpQWJj" + "ZGVmZ2hpams",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_each_detector(kind: str) -> None:
+    assert kind in {k for k, _ in scan_text(SAMPLES[kind])}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password: ${DB_PASSWORD}",
+        "password = '***'",
+        "token: <redacted>",
+        "digest sha256:" + "0123456789abcdef" * 4,
+        "run:kfm-gate:0123456789abcdef01234567 code_ref 3f2c1e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
+        "The mill was surveyed in 1885 by the county historical society.",
+        "https://kshs.example.org/sites/historic?id=42",
+        "550e8400-e29b-41d4-a716-446655440000",
+    ],
+)
+def test_not_secrets(text: str) -> None:
+    assert scan_text(text) == []
+
+
+def test_collector_counts_and_places(make_ctx: Callable[..., GateContext]) -> None:
+    log = "start\n" + SAMPLES["PASSWORD_IN_URL"] + "\nok\n" + SAMPLES["GITHUB_TOKEN"] + "\n"
+    table = "id,comment\n1,fine\n2," + SAMPLES["AWS_ACCESS_KEY_ID"] + "\n3,fine\n"
+    ctx = make_ctx({"run.log": log, "t.csv": table, "img.png": b"\x89PNG\x00"})
+    data = SecretsCollector().collect(ctx).data
+    assert data["counts_by_type"] == {
+        "AWS_ACCESS_KEY_ID": 1,
+        "GITHUB_TOKEN": 1,
+        "PASSWORD_IN_URL": 1,
+    }
+    assert data["total"] == 3
+    places = sorted(
+        (f["file"].rsplit("/", 1)[1], f["line"], f["column"], f["type"]) for f in data["findings"]
+    )
+    assert places == [
+        ("run.log", 2, 19, "PASSWORD_IN_URL"),
+        ("run.log", 4, 6, "GITHUB_TOKEN"),
+        ("t.csv", 1, "comment", "AWS_ACCESS_KEY_ID"),
+    ]
+    text = json.dumps(data)
+    for sample in SAMPLES.values():
+        assert sample not in text
+    assert "Tr0ub4dor" not in text
+
+
+def test_scan_text_file_for_ci(tmp_path: Path) -> None:
+    path = tmp_path / "report.md"
+    path.write_text("# report\n" + SAMPLES["PRIVATE_KEY"] + "\n", encoding="utf-8")
+    assert scan_text_file(path, label="report.md") == [
+        {"type": "PRIVATE_KEY", "file": "report.md", "line": 2, "column": 1, "count": 1}
+    ]

@@ -1,0 +1,248 @@
+"""``kfm-gate policy impact``: replay recorded decisions under base and working policies.
+
+Runs are recorded by the real gate over a small, fixed policy set (so the expected flips do
+not move when the council's own policies change); the base is taken from git.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kfm_gate.gate import build_gate
+from kfm_gate.policy import load_policy_set
+from kfm_gate.policy.impact import (
+    ImpactMarkdownRenderer,
+    ImpactTextRenderer,
+    load_case,
+    policies_at_revision,
+    replay_runs,
+)
+from tests.helpers import REPO, dump, make_request, public_flags
+from tests.policy.cli_harness import run_cli
+
+AS_OF = dt.date(2026, 11, 25)
+
+_POLICY = """package kfm.gate
+
+obligations contains {"code": "ATTACH_RIGHTS_NOTICE", "kind": "notice", "params": {},
+  "reason": "licence", "rule": "licence.notice", "sources": []} if {
+	input.request.params.cells > data.kfm.params.limits.notice_cells
+}
+
+violation contains {"rule": "size.max_cells", "code": "TOO_LARGE", "msg": "too many cells",
+  "severity": "high", "details": {"cells": input.request.params.cells}} if {
+	input.request.params.cells > data.kfm.params.limits.max_cells
+}
+
+violation contains {"rule": "integrity.checksums", "code": "EVIDENCE_UNRESOLVED",
+  "msg": "no checksum evidence", "severity": "high", "details": {}} if {
+	not input.evidence.checksums
+}
+
+quarantine contains {"rule": "care.tk", "code": "CONSENT_REQUIRED", "msg": "council review",
+  "severity": "high", "details": {}} if {
+	some label in input.flags.tk_labels
+	label in data.kfm.params.limits.review_labels
+}
+
+outcome := "deny" if {
+	count(violation) > 0
+} else := "quarantine" if {
+	count(quarantine) > 0
+} else := "allow"
+
+decision := {"outcome": outcome, "violations": [v | some v in violation], "warnings": [],
+  "waived": [], "quarantine": [q | some q in quarantine]}
+"""
+
+#: cells per partition day; max_cells 10 in the base
+CELLS = {1: 3, 2: 8, 3: 10, 4: 12, 5: 9, 6: 40}
+
+
+def _git(root: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+    return out.strip()
+
+
+def _limits(root: Path, **values: Any) -> None:
+    doc = {"max_cells": 10, "notice_cells": 100, "review_labels": ["tkss"]}
+    doc.update(values)
+    (root / "policies/data/limits.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository with the fixed policies committed and six recorded runs."""
+    root = tmp_path / "repo"
+    (root / "policies/kfm/gate").mkdir(parents=True)
+    (root / "policies/data").mkdir()
+    (root / "policies/kfm/gate/fixed.rego").write_text(_POLICY)
+    _limits(root)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "config", "user.email", "council@example.org")
+    _git(root, "config", "user.name", "Council")
+    _git(root, "add", "policies")
+    _git(root, "commit", "-q", "-m", "base policies")
+    gate = build_gate(root, as_of=AS_OF)
+    for day, cells in CELLS.items():
+        flags = public_flags(tk_labels=["tkss"]) if day == 5 else None
+        doc = make_request(root, flags=flags, params={"cells": cells})
+        doc["partition"]["time_key"] = f"2026-11-0{day}"
+        run = gate.evaluate(dump(doc))
+        assert run.decision.outcome != "error", run.decision.error
+    gate.close()
+    return root
+
+
+def _runs(repo: Path) -> list[Path]:
+    return sorted(p for p in (repo / "mcp/runs").iterdir() if (p / "decision.json").is_file())
+
+
+def _outcomes(repo: Path) -> dict[str, str]:
+    out = {}
+    for folder in _runs(repo):
+        d = json.loads((folder / "decision.json").read_text())
+        out[d["partition"]["time_key"]] = d["outcome"]
+    return out
+
+
+def test_threshold_edit_lists_exactly_the_partitions_that_flip(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded = _outcomes(repo)
+    assert recorded == {
+        "2026-11-01": "allow",
+        "2026-11-02": "allow",
+        "2026-11-03": "allow",
+        "2026-11-04": "deny",
+        "2026-11-05": "quarantine",
+        "2026-11-06": "deny",
+    }
+    _limits(repo, max_cells=8)  # the council lowers the threshold
+    code = run_cli(
+        ["--root", str(repo), "policy", "impact", str(repo / "policies"), "--base", "HEAD"]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
+    flips = [line for line in text.splitlines() if line.startswith("FLIP")]
+    assert len(flips) == 2, text
+    assert "ks-county-20045|2026-11-03  allow -> deny  +size.max_cells" in flips[0]
+    assert "ks-county-20045|2026-11-05  quarantine -> deny  +size.max_cells -care.tk" in flips[1]
+    assert "replayed 6 recorded decision(s) of 6 run(s)" in text
+    # --fail-on-flip turns flips into exit 1
+    args = ["--root", str(repo), "policy", "impact", str(repo / "policies"), "--base", "HEAD"]
+    assert run_cli([*args, "--fail-on-flip"]) == 1
+
+
+def test_raising_the_threshold_flips_the_other_way(repo: Path) -> None:
+    _limits(repo, max_cells=12, review_labels=[])
+    with policies_at_revision(repo / "policies", "HEAD") as base:
+        report = replay_runs(repo, base, load_policy_set(repo / "policies"))
+    got = {(f.case.time_key, f.before.outcome, f.after.outcome) for f in report.flips}
+    assert got == {("2026-11-04", "deny", "allow"), ("2026-11-05", "quarantine", "allow")}
+    assert report.base_digest != report.head_digest
+
+
+def test_no_change_no_flip(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--root", str(repo), "policy", "impact", str(repo / "policies"), "--base", "HEAD"]
+    assert run_cli([*args, "--fail-on-flip"]) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+def test_obligation_change_is_noted(repo: Path) -> None:
+    _limits(repo, notice_cells=9, max_cells=12)
+    with policies_at_revision(repo / "policies", "HEAD") as base:
+        report = replay_runs(repo, base, load_policy_set(repo / "policies"))
+    flips = {f.case.time_key: f for f in report.flips}
+    assert set(flips) == {"2026-11-04"}
+    assert flips["2026-11-04"].obligations_changed
+    assert "obligations changed" in ImpactTextRenderer().render(report)
+
+
+def test_markdown_and_json(repo: Path, tmp_path: Path) -> None:
+    _limits(repo, max_cells=8)
+    out = tmp_path / "impact.md"
+    args = ["--root", str(repo), "policy", "impact", str(repo / "policies"), "--base", "HEAD"]
+    assert run_cli([*args, "--format", "markdown", "--out", str(out)]) == 0
+    md = out.read_text()
+    assert md.startswith("## Policy impact")
+    assert "| Partition | Before | After | Rules | Notes |" in md
+    assert "| `kfm/historic_sites/public ks-county-20045\\|2026-11-03` | allow | **deny** |" in md
+    js = tmp_path / "impact.json"
+    assert run_cli([*args, "--format", "json", "--out", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    assert [(f["time_key"], f["before"], f["after"]) for f in doc["flips"]] == [
+        ("2026-11-03", "allow", "deny"),
+        ("2026-11-05", "quarantine", "deny"),
+    ]
+    assert doc["flips"][0]["rules_added"] == ["size.max_cells"]
+
+
+def test_reconstructed_inputs_give_the_same_flips(repo: Path) -> None:
+    for folder in _runs(repo):
+        (folder / "policy_input.json").unlink(missing_ok=True)
+    _limits(repo, max_cells=8)
+    with policies_at_revision(repo / "policies", "HEAD") as base:
+        report = replay_runs(repo, base, load_policy_set(repo / "policies"))
+    assert report.reconstructed == 6
+    assert {f.case.time_key for f in report.flips} == {"2026-11-03", "2026-11-05"}
+
+
+def test_rejected_requests_and_duplicates_are_skipped(repo: Path) -> None:
+    gate = build_gate(repo, as_of=AS_OF)
+    gate.evaluate(b"{not json")
+    gate.close()
+    # the same partition recorded again under another policy digest: replayed once
+    first = _runs(repo)[0]
+    shutil.copytree(first, first.with_name(first.name + "-copy"))
+    policies = load_policy_set(repo / "policies")
+    report = replay_runs(repo, policies, policies)
+    assert report.runs_seen == 8
+    assert report.replayed == 6
+    assert report.duplicates == 1
+    assert [why for _, why in report.skipped] == ["request was rejected (no partition)"]
+    assert report.flips == []
+
+
+def test_case_from_recorded_policy_input(repo: Path) -> None:
+    folder = _runs(repo)[0]
+    case = load_case(folder)
+    assert not isinstance(case, str)
+    assert case.source == "recorded"
+    recorded = json.loads((folder / "policy_input.json").read_text())
+    assert case.base_input == recorded["obligations"]
+    assert case.evidence == recorded["decision"]["evidence"]
+
+
+def test_bad_base_revision_is_exit_2(repo: Path) -> None:
+    args = ["--root", str(repo), "policy", "impact", str(repo / "policies")]
+    assert run_cli([*args, "--base", "no-such-branch"]) == 2
+    assert run_cli([*args, "--base=-p"]) == 2
+    assert run_cli(args) == 2  # neither --base nor --base-dir
+
+
+def test_base_dir_with_project_policies(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    args = ["--root", str(root), "policy", "impact", str(policies), "--base-dir", str(policies)]
+    assert run_cli(args) == 0
+
+
+def test_markdown_escapes_pipes() -> None:
+    from kfm_gate.policy.impact import ImpactReport
+
+    report = ImpactReport("a|b", "head", "sha256:" + "1" * 64, "sha256:" + "2" * 64)
+    report.skipped.append(("run|x", "why|not"))
+    md = ImpactMarkdownRenderer().render(report)
+    assert "`a\\|b`" in md and "run\\|x" in md and "No recorded partition" in md
