@@ -30,6 +30,8 @@ from kfm_gate.errors import KfmGateError
 
 Level = Literal["error", "warning", "note"]
 PROVENANCE_FILES = ("prov.ttl", "prov.jsonld")
+#: the folders of data/: inputs (aoi, sources, raw) and outputs (processed, stac, graph)
+DATA_FOLDERS = ("aoi", "graph", "processed", "raw", "sources", "stac")
 RUN_FILES = ("request.json", "config.json", "evidence.json", "decision.json", "run.log")
 
 
@@ -164,13 +166,17 @@ def check_partition_keys(root: Path) -> CheckResult:
             continue  # rejected requests are recorded as such; nothing to recompute
         part = req.get("partition", {})
         rel = _rel(root, req_path)
+        bad_key = False
         for key, check in (("aoi_key", validate_aoi_key), ("time_key", validate_time_key)):
             try:
                 check(part.get(key))
             except KfmGateError as err:
+                bad_key = True
                 res.findings.append(
                     Finding(res.name, "error", str(err), rel, _line_of(req_path, f'"{key}"'))
                 )
+        if bad_key:
+            continue  # the run id of an invalid key is meaningless: one finding per fault
         try:
             cfg = _read_json(cfg_path)
             expected = run_id(
@@ -350,7 +356,29 @@ def _ci_pii_entities(root: Path) -> frozenset[str]:
     return frozenset(CI_PII_ENTITIES)
 
 
+#: identifiers the gate itself writes (digests, run and decision ids, UUIDs) and ISO days:
+#: never PII nor secrets, but unique per run, so they would defeat the per-line cache
+_GATE_TOKENS = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-f]{16,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?)?)(?![0-9A-Za-z])"
+)
+
+
+def _scan_text(text: str) -> str:
+    """``text`` with gate identifiers and ISO days replaced by ``<id>`` (one regex pass)."""
+    return _GATE_TOKENS.sub("<id>", text)
+
+
 def check_secrets_pii(root: Path) -> CheckResult:
+    """Secrets and PII in every text file of ``mcp/runs/`` and ``data/stac/``.
+
+    Run records repeat most of their lines, so each distinct line (after blanking the gate's
+    own identifiers, which are neither PII nor secrets) is scanned once, with set operations
+    per file; lines are numbered only in the files that have a finding. PII is looked for
+    only where Presidio's pre-filter says a recognizer could match.
+    """
+    from kfm_gate.evidence.tables import read_text
+
     res = CheckResult("secrets-pii", "no secrets or PII in run records and catalogs")
     files: list[Path] = []
     for base in (root / "mcp" / "runs", root / "data" / "stac"):
@@ -361,44 +389,70 @@ def check_secrets_pii(root: Path) -> CheckResult:
     res.examined = len(files)
     if not files:
         return res
-    from kfm_gate.evidence.secrets import scan_text_file as scan_secrets
+    from kfm_gate.evidence.pii import _prefilter_for, analyze_value
+    from kfm_gate.evidence.recognizers import build_analyzer
+    from kfm_gate.evidence.secrets import scan_text
 
     entities = _ci_pii_entities(root)
-    pii_scan: Callable[[Path], list[dict[str, Any]]] | None
-    try:
-        from kfm_gate.evidence.pii import scan_text_file as pii_scan_fn
-
-        pii_scan = pii_scan_fn
-    except ImportError:  # pragma: no cover - presidio is a hard dependency
-        pii_scan = None
+    analyzer = build_analyzer()
+    prefilter = _prefilter_for(analyzer)
+    seen: set[str] = set()  # raw lines already looked at
+    verdicts: dict[str, tuple[list[str], list[str]]] = {}  # normalized line -> findings
+    bad: dict[str, tuple[list[str], list[str]]] = {}  # raw line -> (secret kinds, PII types)
     for path in files:
         rel = _rel(root, path)
-        for f in scan_secrets(path):
+        try:
+            lines = read_text(path).splitlines()
+        except KfmGateError:
             res.findings.append(
-                Finding(
-                    res.name,
-                    "error",
-                    f"possible secret ({f.get('type')})",
-                    rel,
-                    int(f.get("line") or 0),
-                    f"secret/{f.get('type')}",
-                )
+                Finding(res.name, "error", "file is binary or too large to scan", rel)
             )
-        if pii_scan is not None:
-            for f in pii_scan(path):
-                if f.get("entity_type") not in entities:
-                    continue
-                lines = f.get("lines") or [0]
+            continue
+        distinct = set(lines)
+        for line in distinct - seen:
+            key = _scan_text(line)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                kinds = sorted({kind for kind, _ in scan_text(key)})
+                wanted = [e for e in prefilter.entities_for(key) if e in entities]
+                hits = analyze_value(analyzer, key, [], 0.5, wanted) if wanted else ()
+                verdict = (kinds, sorted({e for e, _ in hits if e in entities}))
+                verdicts[key] = verdict
+            if verdict[0] or verdict[1]:
+                bad[line] = verdict
+        seen |= distinct
+        flagged = distinct & bad.keys()
+        if not flagged:
+            continue
+        reported: set[str] = set()
+        for number, line in enumerate(lines, 1):
+            if line not in flagged:
+                continue
+            kinds, found = bad[line]
+            for kind in kinds:
                 res.findings.append(
                     Finding(
                         res.name,
                         "error",
-                        f"possible PII ({f.get('entity_type')}) on {f.get('line_count', 1)} line(s)",
+                        f"possible secret ({kind})",
                         rel,
-                        int(lines[0]),
-                        f"pii/{f.get('entity_type')}",
+                        number,
+                        f"secret/{kind}",
                     )
                 )
+            for entity in found:
+                if entity not in reported:  # one finding per file and type
+                    reported.add(entity)
+                    res.findings.append(
+                        Finding(
+                            res.name,
+                            "error",
+                            f"possible PII ({entity})",
+                            rel,
+                            number,
+                            f"pii/{entity}",
+                        )
+                    )
     return res
 
 
@@ -420,9 +474,9 @@ def check_placement(root: Path) -> CheckResult:
                     Finding(
                         res.name,
                         "error",
-                        f"output {path} is outside data/processed/",
+                        f"output {out_path} is outside data/processed/",
                         _rel(root, req_path),
-                        _line_of(req_path, path),
+                        _line_of(req_path, out_path),
                     )
                 )
             if not out.get("sha256"):
@@ -430,13 +484,26 @@ def check_placement(root: Path) -> CheckResult:
                     Finding(
                         res.name,
                         "error",
-                        f"output {path} has no checksum",
+                        f"output {out_path} has no checksum",
                         _rel(root, req_path),
-                        _line_of(req_path, path),
+                        _line_of(req_path, out_path),
                     )
                 )
     data = root / "data"
     if data.is_dir():
+        for path in sorted(p for p in data.rglob("*") if p.is_file()):
+            rel = _rel(root, path)
+            top = rel.split("/")[1] if rel.count("/") >= 2 else ""
+            if top not in DATA_FOLDERS and path.name not in ("README.md", ".gitkeep"):
+                res.findings.append(
+                    Finding(
+                        res.name,
+                        "error",
+                        f"file outside the known data folders ({', '.join(DATA_FOLDERS)}): "
+                        "outputs belong under data/processed/",
+                        rel,
+                    )
+                )
         for path in sorted(data.rglob("*.json")):
             rel = _rel(root, path)
             if rel.startswith("data/stac/"):

@@ -113,6 +113,8 @@ _ENTROPY_CANDIDATE = re.compile(
     r"(?<![A-Za-z0-9+/_=-])([A-Za-z0-9+/_=-]{24,512})(?![A-Za-z0-9+/_=-])"
 )
 _HEX = re.compile(r"^[0-9a-fA-F-]+$")
+#: URL escapes such as %2F separate words: without this, "%2Frun_<hex>" reads as one mixed token
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 ENTROPY_THRESHOLD = 4.3
 
 
@@ -153,7 +155,8 @@ def scan_text(text: str) -> list[tuple[str, int]]:
                 continue  # already reported by a more specific rule
             covered.append(span)
             hits.append((rule.type, span[0]))
-    for match in _ENTROPY_CANDIDATE.finditer(text):
+    unescaped = _PERCENT_ESCAPE.sub(lambda m: " " * len(m.group()), text)  # offsets kept
+    for match in _ENTROPY_CANDIDATE.finditer(unescaped):
         span = match.span(1)
         if any(s < span[1] and span[0] < e for s, e in covered):
             continue
