@@ -58,6 +58,9 @@ def build(root: Path, runs: int) -> None:
             policy_digest=cfg["policy_digest"],
         )
         dest = base / run_folder_name(rid)
+        i += 1
+        if dest.exists():  # that day is one of the real runs already
+            continue
         shutil.copytree(tpl, dest)
         (dest / "request.json").write_text(json.dumps(req, indent=2, sort_keys=True) + "\n")
         for name in ("decision.json", "config.json", "policy_input.json", "run.log", "evidence.json"):
@@ -65,7 +68,6 @@ def build(root: Path, runs: int) -> None:
             if p.is_file():
                 p.write_text(p.read_text().replace(old_rid, rid).replace("2026-11-01", day))
         made += 1
-        i += 1
 
 
 def plain_secrets_pii(root: Path, limit: int) -> float:

@@ -284,8 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="append", help="run only this check (repeatable)")
 
     from kfm_gate.orchestration.commands import add_commands as add_pipeline_commands
+    from kfm_gate.reporting.commands import add_commands as add_report_commands
 
     add_pipeline_commands(sub)
+    add_report_commands(sub)
 
     p = add("examples", cmd_examples, "gate the bundled example requests and print the decisions")
     p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")

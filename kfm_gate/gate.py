@@ -316,6 +316,7 @@ class Gate:
             base_input = policy_input(request, flags, flags_missing, geo, today)
             policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
+            _note_engine_ids(engine, "obligations", config)
             obligations = _parse_obligations(raw_obligations)
             note(
                 f"phase 1: {len(obligations)} obligation(s): "
@@ -347,9 +348,19 @@ class Gate:
             }
             policy_inputs["decision"] = decision_input
             raw_decision = engine.evaluate(DECISION_PATH, decision_input)
+            _note_engine_ids(engine, "decision", config)
             decision = self._decision(
                 request, rid, raw_decision, obligations, evidence, policy_digest, engine_name, today
             )
+            engine_info = config.get("engine", {})
+            if engine_info.get("decision_ids") or engine_info.get("server_revision"):
+                # OPA's own ids are provenance, not content: kept out of the decision id digest
+                decision = decision.model_copy(
+                    update={
+                        "engine_decision_ids": dict(engine_info.get("decision_ids", {})),
+                        "engine_revision": engine_info.get("server_revision"),
+                    }
+                )
             note(f"phase 2: outcome {decision.outcome}; {len(decision.violations)} violation(s)")
         except Exception as err:  # fail closed: every failure becomes outcome "error"
             decision = self._error_decision(
@@ -779,6 +790,17 @@ class Gate:
         }
         folder = self.store.write(rid, files)
         return GateRun(decision, folder, None, Evidence(), {})
+
+
+def _note_engine_ids(engine: PolicyEngine, phase: str, config: dict[str, Any]) -> None:
+    """Keep what an OPA server said about an evaluation: its decision id and bundle revision."""
+    decision_id_value = getattr(engine, "last_decision_id", None)
+    revision = getattr(engine, "last_revision", None)
+    info = config.setdefault("engine", {})
+    if decision_id_value:
+        info.setdefault("decision_ids", {})[phase] = str(decision_id_value)
+    if revision:
+        info["server_revision"] = str(revision)
 
 
 def policy_input(

@@ -92,6 +92,10 @@ class Decision(KfmModel):
     request_digest: str
     evidence_digest: str
     error: str | None = None
+    #: an OPA server's own decision ids per phase and the bundle revision it reported
+    #: (empty for the embedded engine); not part of the decision id digest
+    engine_decision_ids: dict[str, str] = Field(default_factory=dict)
+    engine_revision: str | None = None
 
     @property
     def promotable(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,64 +99,147 @@ def _figures(details: dict[str, Any]) -> str:
     return ", ".join(shown)
 
 
-def explain_run(run_dir: Path, policy_dir: Path) -> str:
-    """Plain-language account of a recorded run: outcome, why, evidence, obligations, waivers."""
+@dataclass(frozen=True)
+class Point:
+    """One item of an explanation: a sentence and the notes printed under it."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of an explanation: a heading and its points (bulleted or not).
+
+    ``key`` names the part for other renderers: error, why, warnings, obligations, waivers,
+    evidence.
+    """
+
+    key: str
+    heading: str
+    points: tuple[Point, ...] = ()
+    bullets: bool = True
+
+
+def outcome_words(outcome: str) -> str:
+    """The plain-language sentence of an outcome, e.g. ``DENY - the partition is not promoted``."""
+    return _OUTCOME_WORDS[outcome]
+
+
+def load_run_record(run_dir: Path) -> tuple[Decision, dict[str, Any]]:
+    """The decision and the evidence document of a recorded run."""
     decision = Decision.model_validate_json((run_dir / "decision.json").read_text("utf-8"))
     evidence = json.loads((run_dir / "evidence.json").read_text("utf-8"))
-    titles = rule_titles(policy_dir) if policy_dir.is_dir() else {}
+    return decision, evidence
+
+
+def explain_header(decision: Decision) -> list[str]:
+    """Run, asset and partition, outcome in words, and when and how it was evaluated."""
     part = decision.partition
-    out = [
+    return [
         f"Run {decision.run_id}",
         f"Asset {decision.asset_key}, partition {part.get('aoi_key', '?')} on {part.get('time_key', '?')}.",
         f"Outcome: {_OUTCOME_WORDS[decision.outcome]} (KFM {decision.kfm_outcome}, "
         f"lifecycle {decision.lifecycle_stage}).",
         f"Evaluated {decision.evaluated_at} by {decision.engine} with policies {decision.policy_digest}.",
-        "",
     ]
+
+
+def evidence_summaries(evidence: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """``(section, collector, status, scalar figures)`` of every evidence section, sorted."""
+    rows = []
+    for name, sec in sorted(evidence.get("sections", {}).items()):
+        data = sec.get("data", {})
+        summary = {k: v for k, v in data.items() if isinstance(v, int | float | bool | str)}
+        rows.append((name, str(sec.get("collector")), str(sec.get("status")), summary))
+    return rows
+
+
+def explain_parts(
+    decision: Decision, evidence: dict[str, Any], titles: dict[str, str]
+) -> list[Part]:
+    """The explanation of a run as parts: what went wrong, why, warnings, obligations,
+    waivers, evidence. Shared by ``explain`` (text) and the council report (HTML)."""
+    parts: list[Part] = []
     if decision.error:
-        out += ["What went wrong:", f"  {decision.error}", ""]
+        parts.append(Part("error", "What went wrong:", (Point(decision.error),), bullets=False))
     if decision.violations:
-        out.append("Why:")
+        why = []
         for v in decision.violations:
             rule_id = v.rule.split(".", 1)
             title = titles.get(v.rule) or titles.get(".".join(rule_id[:2]), "")
-            out.append(f"  - {v.msg}")
-            out.append(
-                f"    rule {v.rule}"
+            notes = [
+                f"rule {v.rule}"
                 + (f" ({title})" if title else "")
                 + f", code {v.code}, severity {v.severity}"
-            )
+            ]
             if v.details:
-                out.append(f"    evidence: {_figures(v.details)}")
-        out.append("")
+                notes.append(f"evidence: {_figures(v.details)}")
+            why.append(Point(v.msg, tuple(notes)))
+        parts.append(Part("why", "Why:", tuple(why)))
     elif decision.outcome == "allow":
-        out += ["Why: every rule of the policy set passed.", ""]
+        parts.append(Part("why", "Why: every rule of the policy set passed."))
     if decision.warnings:
-        out.append("Warnings:")
-        out += [f"  - {w.msg} ({w.code})" for w in decision.warnings]
-        out.append("")
+        parts.append(
+            Part(
+                "warnings",
+                "Warnings:",
+                tuple(Point(f"{w.msg} ({w.code})") for w in decision.warnings),
+            )
+        )
     if decision.obligations:
-        out.append("Obligations (what had to happen before publication):")
+        points = []
         for o in decision.obligations:
             params = _figures(o.params)
-            out.append(f"  - {o.code} ({o.kind}): {o.reason}" + (f" [{params}]" if params else ""))
-        out.append("")
-    if decision.waived:
-        out.append("Waivers applied:")
-        out += [
-            f"  - {w.waiver_id} set aside {w.rule} ({w.code}); approved by {w.approver}, expires {w.expires}"
-            for w in decision.waived
-        ]
-        out.append("")
-    sections = evidence.get("sections", {})
-    if sections:
-        out.append("Evidence collected:")
-        for name, sec in sorted(sections.items()):
-            data = sec.get("data", {})
-            summary = {k: v for k, v in data.items() if isinstance(v, int | float | bool | str)}
-            out.append(
-                f"  - {name} ({sec.get('collector')}): {sec.get('status')}"
-                + (f"; {_figures(summary)}" if summary else "")
+            points.append(
+                Point(f"{o.code} ({o.kind}): {o.reason}" + (f" [{params}]" if params else ""))
             )
+        parts.append(
+            Part(
+                "obligations", "Obligations (what had to happen before publication):", tuple(points)
+            )
+        )
+    if decision.waived:
+        parts.append(
+            Part(
+                "waivers",
+                "Waivers applied:",
+                tuple(
+                    Point(
+                        f"{w.waiver_id} set aside {w.rule} ({w.code}); approved by {w.approver}, "
+                        f"expires {w.expires}"
+                    )
+                    for w in decision.waived
+                ),
+            )
+        )
+    rows = evidence_summaries(evidence)
+    if rows:
+        parts.append(
+            Part(
+                "evidence",
+                "Evidence collected:",
+                tuple(
+                    Point(
+                        f"{name} ({collector}): {status}"
+                        + (f"; {_figures(summary)}" if summary else "")
+                    )
+                    for name, collector, status, summary in rows
+                ),
+            )
+        )
+    return parts
+
+
+def explain_run(run_dir: Path, policy_dir: Path) -> str:
+    """Plain-language account of a recorded run: outcome, why, evidence, obligations, waivers."""
+    decision, evidence = load_run_record(run_dir)
+    titles = rule_titles(policy_dir) if policy_dir.is_dir() else {}
+    out = [*explain_header(decision), ""]
+    for part in explain_parts(decision, evidence, titles):
+        out.append(part.heading)
+        for point in part.points:
+            out.append(("  - " if part.bullets else "  ") + point.text)
+            out += [f"    {note}" for note in point.notes]
         out.append("")
     return "\n".join(out)

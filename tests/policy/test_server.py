@@ -362,3 +362,26 @@ def test_factory(tmp_path: Path) -> None:
         build_engine("regopy", policies=policies)
     with pytest.raises(ConfigError, match="positive"):
         OpaServerEngine(policies, url="http://127.0.0.1:1", timeout_s=0)
+
+
+def test_decision_records_opa_decision_ids_and_revision(root: Path, server: OpaDataApiServer) -> None:
+    from kfm_gate.runtime import build_default_gate
+
+    policies = load_policy_set(root / "policies")
+    engine = OpaServerEngine(policies, url=server.url, timeout_s=5.0, retries=0)
+    gate = build_default_gate(root, as_of=AS_OF, engine=engine)
+    run = gate.evaluate(dump(make_request(root)))
+    gate.close()
+    assert run.decision.outcome == "allow", run.decision.violations
+    ids = run.decision.engine_decision_ids
+    assert set(ids) == {"obligations", "decision"}
+    assert ids["decision"] == server.decision_ids[-1] and ids["obligations"] == server.decision_ids[-2]
+    recorded = (run.run_dir / "decision.json").read_text()
+    assert server.decision_ids[-1] in recorded
+    # OPA's ids are provenance: a second evaluation gets new OPA ids, the same decision id
+    engine2 = OpaServerEngine(policies, url=server.url, timeout_s=5.0, retries=0)
+    gate2 = build_default_gate(root, as_of=AS_OF, engine=engine2, force=True, record=False)
+    again = gate2.evaluate(dump(make_request(root)))
+    gate2.close()
+    assert again.decision.engine_decision_ids != ids
+    assert again.decision.decision_id == run.decision.decision_id
