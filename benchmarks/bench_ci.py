@@ -37,7 +37,11 @@ def build(root: Path, runs: int) -> None:
     os.environ.setdefault("KFM_MASK_KEY", "bench-only-key-0123456789abcdef0123456789")
     run_examples(root, as_of=dt.date(2026, 11, 25))
     base = root / "mcp" / "runs"
-    templates = [p for p in sorted(base.iterdir()) if (p / "decision.json").is_file() and "invalid" not in p.name]
+    templates = [
+        p
+        for p in sorted(base.iterdir())
+        if (p / "decision.json").is_file() and "invalid" not in p.name
+    ]
     day0 = dt.date(2000, 1, 1)
     made = len(list(base.iterdir()))
     i = 0
@@ -63,7 +67,13 @@ def build(root: Path, runs: int) -> None:
             continue
         shutil.copytree(tpl, dest)
         (dest / "request.json").write_text(json.dumps(req, indent=2, sort_keys=True) + "\n")
-        for name in ("decision.json", "config.json", "policy_input.json", "run.log", "evidence.json"):
+        for name in (
+            "decision.json",
+            "config.json",
+            "policy_input.json",
+            "run.log",
+            "evidence.json",
+        ):
             p = dest / name
             if p.is_file():
                 p.write_text(p.read_text().replace(old_rid, rid).replace("2026-11-01", day))
@@ -97,8 +107,10 @@ def main() -> None:
         t0 = time.perf_counter()
         report = run_audit(root)
         total = time.perf_counter() - t0
-        print(f"kfm-gate ci over {args.runs} runs: {total:.1f} s, passed={report.passed}, "
-              f"findings={len(report.findings)}")
+        print(
+            f"kfm-gate ci over {args.runs} runs: {total:.1f} s, passed={report.passed}, "
+            f"findings={len(report.findings)}"
+        )
         for c in report.checks:
             print(f"  {c.name}: {c.examined} examined, {len(c.findings)} findings")
         slice_runs = 300
@@ -112,7 +124,9 @@ def main() -> None:
         check_secrets_pii(sub)
         fast = time.perf_counter() - t0
         plain = plain_secrets_pii(sub, slice_runs)
-        print(f"secrets+pii on {slice_runs} runs: corpus scan {fast:.2f} s, plain per-file {plain:.2f} s")
+        print(
+            f"secrets+pii on {slice_runs} runs: corpus scan {fast:.2f} s, plain per-file {plain:.2f} s"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"RESULT ci_10k_runs_s {total:.1f} s")

@@ -45,7 +45,9 @@ def clean_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _plant(root: Path) -> None:
     runs = sorted(
-        p for p in (root / "mcp/runs").iterdir() if (p / "decision.json").is_file() and "invalid" not in p.name
+        p
+        for p in (root / "mcp/runs").iterdir()
+        if (p / "decision.json").is_file() and "invalid" not in p.name
     )
     # 1. a partition key that is not a date
     req = runs[0] / "request.json"
@@ -62,7 +64,9 @@ def _plant(root: Path) -> None:
     (runs[1] / "prov.ttl").unlink()
     # 4. a file outside data/processed
     (root / "data/exports").mkdir()
-    (root / "data/exports/sites.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    (root / "data/exports/sites.geojson").write_text(
+        '{"type": "FeatureCollection", "features": []}'
+    )
     # 5. a secret in a log
     with (runs[2] / "run.log").open("a") as fh:
         fh.write("debug: aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY9\n")
@@ -130,11 +134,13 @@ def test_every_format_reports_every_fault(faulty_repo: Path, clean_repo: Path, f
 
 def test_github_annotations_carry_file_and_line(faulty_repo: Path) -> None:
     text = build_renderer("github").render(run_audit(faulty_repo))
-    line = next(l for l in text.splitlines() if "time_key" in l)
+    line = next(x for x in text.splitlines() if "time_key" in x)
     assert line.startswith("::error file=mcp/runs/") and ",line=" in line
 
 
-def test_cli_exit_codes_and_unknown_format(faulty_repo: Path, clean_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_codes_and_unknown_format(
+    faulty_repo: Path, clean_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--root", str(clean_repo), "ci"]) == 0
     assert main(["--root", str(faulty_repo), "ci", "--format", "sarif"]) == 1
     assert main(["--root", str(faulty_repo), "ci", "--format", "yaml"]) == 2

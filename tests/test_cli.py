@@ -22,7 +22,9 @@ def _evaluate(root: Path, doc: dict[str, object], *extra: str) -> int:
     return main(["--root", str(root), "evaluate", str(req), "--as-of", "2026-11-25", *extra])
 
 
-def test_evaluate_allow_exit_0_and_json_top_level(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_allow_exit_0_and_json_top_level(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _evaluate(root, make_request(root), "--format", "json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["outcome"] == "allow"
@@ -30,7 +32,9 @@ def test_evaluate_allow_exit_0_and_json_top_level(root: Path, capsys: pytest.Cap
     assert doc["decision_id"].startswith("decision:kfm-gate:")
 
 
-def test_evaluate_deny_and_quarantine_exit_1(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_deny_and_quarantine_exit_1(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _evaluate(root, make_request(root, code_ref="")) == 1
     assert "POLICY_INPUT_INCOMPLETE" in capsys.readouterr().out
     flags = public_flags(tk_labels=["tkss"])
@@ -38,7 +42,9 @@ def test_evaluate_deny_and_quarantine_exit_1(root: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().out.startswith("QUARANTINE")
 
 
-def test_evaluate_malformed_request_is_error_exit_1(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_malformed_request_is_error_exit_1(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     req = root / "req.json"
     req.write_text("{not json")
     assert main(["--root", str(root), "evaluate", str(req)]) == 1

@@ -139,7 +139,9 @@ def test_engine_exception_gives_error(root: Path) -> None:
 
 
 def test_policy_that_does_not_compile_gives_error(root: Path) -> None:
-    (root / "policies/kfm/gate/broken.rego").write_text("package kfm.gate\n\ndeny[msg] {\n  msg := 1\n}\n")
+    (root / "policies/kfm/gate/broken.rego").write_text(
+        "package kfm.gate\n\ndeny[msg] {\n  msg := 1\n}\n"
+    )
     run = _gate(root).evaluate(dump(make_request(root)))
     _assert_error_recorded(run, "broken.rego:3")
     assert run.decision.violations[0].details["location"] == "kfm/gate/broken.rego:3"

@@ -7,7 +7,10 @@ from kfm_gate.errors import InputError, PartitionKeyError
 
 
 def test_canonical_json_sorts_keys_and_normalizes_numbers() -> None:
-    assert ids.canonical_json({"b": 1.0, "a": [True, None, "é"]}) == '{"a":[true,null,"é"],"b":1}'.encode()
+    assert (
+        ids.canonical_json({"b": 1.0, "a": [True, None, "é"]})
+        == '{"a":[true,null,"é"],"b":1}'.encode()
+    )
 
 
 def test_canonical_json_refuses_nan() -> None:
@@ -55,7 +58,9 @@ def test_time_key_accepts_real_days(value: str) -> None:
     assert ids.validate_time_key(value).isoformat() == value
 
 
-@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "20261101", "2026-1-1", "yesterday", ""])
+@pytest.mark.parametrize(
+    "value", ["2026-02-30", "2026-13-01", "20261101", "2026-1-1", "yesterday", ""]
+)
 def test_time_key_refuses_non_dates(value: str) -> None:
     with pytest.raises(PartitionKeyError, match="time_key"):
         ids.validate_time_key(value)

@@ -12,7 +12,10 @@ from kfm_gate.layout import Layout, atomic_write
 
 def test_resolves_inside_allowed_roots(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
-    assert layout.resolve_relative("data/processed/a/b.csv") == tmp_path.resolve() / "data/processed/a/b.csv"
+    assert (
+        layout.resolve_relative("data/processed/a/b.csv")
+        == tmp_path.resolve() / "data/processed/a/b.csv"
+    )
     assert layout.resolve_relative("mcp/runs/x/decision.json").name == "decision.json"
 
 

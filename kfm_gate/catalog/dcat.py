@@ -17,6 +17,8 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from rdflib import Graph
 
+    from kfm_gate.provenance.rdfwrite import Triples
+
 DCAT_FILE = "dcat.ttl"
 DEFAULT_BASE_URL = "https://kfm.example/"
 DEFAULT_PUBLISHER = {"name": "Kansas Frontier Matrix", "id": "kansas-frontier-matrix"}
@@ -39,14 +41,18 @@ def bbox_wkt(bbox: list[float]) -> str:
     return f"POLYGON(({w} {s},{e} {s},{e} {n},{w} {n},{w} {s}))"
 
 
-def build_dcat_graph(
+def dcat_triples(
     collection: Mapping[str, Any],
     *,
     config: Mapping[str, Any] | None = None,
     stac_prefix: str = "data/stac",
-) -> Graph:
-    """The DCAT graph of the dataset behind a STAC ``collection`` dict."""
-    from rdflib import Graph, Literal, Namespace, URIRef
+) -> list[tuple[Any, Any, Any]]:
+    """The DCAT triples (rdflib terms, no duplicates) of the dataset behind a STAC collection.
+
+    A plain list, not an rdflib graph: a graph's index costs more than the triples themselves,
+    and both writers (Turtle, the lineage graph's N-Triples) only iterate over them.
+    """
+    from rdflib import Literal, Namespace, URIRef
     from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
     cfg = _cfg(config or {})
@@ -57,11 +63,13 @@ def build_dcat_graph(
     creator_cfg = {**DEFAULT_CREATOR, **dict(cfg.get("creator", {}) or {})}
     cid = str(collection["id"])
     kfmid = Namespace(base + "id/")
-    g = Graph()
-    g.bind("dcat", DCAT)
-    g.bind("dct", DCTERMS)
-    g.bind("foaf", FOAF)
-    g.bind("kfmid", kfmid)
+    seen: set[tuple[Any, Any, Any]] = set()
+    out: list[tuple[Any, Any, Any]] = []
+
+    def add(triple: tuple[Any, Any, Any]) -> None:
+        if triple not in seen:
+            seen.add(triple)
+            out.append(triple)
 
     def iri(*parts: str) -> URIRef:
         return URIRef(kfmid + "/".join(quote(p, safe=":-._~") for p in parts))
@@ -71,12 +79,12 @@ def build_dcat_graph(
     publisher = iri("agent", str(publisher_cfg["id"]))
     creator = iri("agent", str(creator_cfg["id"]))
     for agent, conf in ((publisher, publisher_cfg), (creator, creator_cfg)):
-        g.add((agent, RDF.type, FOAF.Agent))
-        g.add((agent, FOAF.name, Literal(str(conf["name"]))))
+        add((agent, RDF.type, FOAF.Agent))
+        add((agent, FOAF.name, Literal(str(conf["name"]))))
 
-    g.add((catalog, RDF.type, DCAT.Catalog))
-    g.add((catalog, DCTERMS.title, Literal(str(cfg.get("title", "Kansas Frontier Matrix")))))
-    g.add(
+    add((catalog, RDF.type, DCAT.Catalog))
+    add((catalog, DCTERMS.title, Literal(str(cfg.get("title", "Kansas Frontier Matrix")))))
+    add(
         (
             catalog,
             DCTERMS.description,
@@ -89,17 +97,17 @@ def build_dcat_graph(
             ),
         )
     )
-    g.add((catalog, DCTERMS.publisher, publisher))
-    g.add((catalog, DCAT.dataset, dataset))
+    add((catalog, DCTERMS.publisher, publisher))
+    add((catalog, DCAT.dataset, dataset))
 
-    g.add((dataset, RDF.type, DCAT.Dataset))
-    g.add((dataset, DCTERMS.identifier, Literal(cid)))
-    g.add((dataset, DCTERMS.title, Literal(str(collection.get("title") or cid))))
-    g.add((dataset, DCTERMS.description, Literal(str(collection["description"]))))
-    g.add((dataset, DCTERMS.publisher, publisher))
-    g.add((dataset, DCTERMS.creator, creator))
+    add((dataset, RDF.type, DCAT.Dataset))
+    add((dataset, DCTERMS.identifier, Literal(cid)))
+    add((dataset, DCTERMS.title, Literal(str(collection.get("title") or cid))))
+    add((dataset, DCTERMS.description, Literal(str(collection["description"]))))
+    add((dataset, DCTERMS.publisher, publisher))
+    add((dataset, DCTERMS.creator, creator))
     if collection.get("updated"):
-        g.add(
+        add(
             (
                 dataset,
                 DCTERMS.modified,
@@ -110,39 +118,39 @@ def build_dcat_graph(
     extent = collection.get("extent", {})
     interval = (extent.get("temporal", {}).get("interval") or [[None, None]])[0]
     temporal = iri("dataset", cid, "temporal")
-    g.add((temporal, RDF.type, DCTERMS.PeriodOfTime))
+    add((temporal, RDF.type, DCTERMS.PeriodOfTime))
     if interval[0]:
-        g.add((temporal, DCAT.startDate, Literal(str(interval[0])[:10], datatype=XSD.date)))
+        add((temporal, DCAT.startDate, Literal(str(interval[0])[:10], datatype=XSD.date)))
     if interval[1]:
-        g.add((temporal, DCAT.endDate, Literal(str(interval[1])[:10], datatype=XSD.date)))
-    g.add((dataset, DCTERMS.temporal, temporal))
+        add((temporal, DCAT.endDate, Literal(str(interval[1])[:10], datatype=XSD.date)))
+    add((dataset, DCTERMS.temporal, temporal))
     bbox = (extent.get("spatial", {}).get("bbox") or [[]])[0]
     if len(bbox) == 4:
         spatial = iri("dataset", cid, "spatial")
-        g.add((spatial, RDF.type, DCTERMS.Location))
-        g.add((spatial, DCAT.bbox, Literal(bbox_wkt(bbox), datatype=URIRef(GEOSPARQL_WKT))))
-        g.add((dataset, DCTERMS.spatial, spatial))
+        add((spatial, RDF.type, DCTERMS.Location))
+        add((spatial, DCAT.bbox, Literal(bbox_wkt(bbox), datatype=URIRef(GEOSPARQL_WKT))))
+        add((dataset, DCTERMS.spatial, spatial))
 
     licenses = [str(x) for x in collection.get("kfm:licenses", []) if x not in ("unknown", "")]
     license_nodes = []
     for lic in sorted(licenses):
         node = URIRef(SPDX + quote(lic, safe="-._+"))
-        g.add((node, RDF.type, DCTERMS.LicenseDocument))
+        add((node, RDF.type, DCTERMS.LicenseDocument))
         license_nodes.append(node)
     geojson = URIRef(IANA + "application/geo+json")
     json_type = URIRef(IANA + "application/json")
     for mt in (geojson, json_type):
-        g.add((mt, RDF.type, DCTERMS.MediaType))
+        add((mt, RDF.type, DCTERMS.MediaType))
 
     def distribution(node: URIRef, title: str, href: str, media: URIRef, ident: str) -> None:
-        g.add((node, RDF.type, DCAT.Distribution))
-        g.add((node, DCTERMS.identifier, Literal(ident)))
-        g.add((node, DCTERMS.title, Literal(title)))
-        g.add((node, DCAT.accessURL, URIRef(base + href)))
-        g.add((node, DCAT.mediaType, media))
+        add((node, RDF.type, DCAT.Distribution))
+        add((node, DCTERMS.identifier, Literal(ident)))
+        add((node, DCTERMS.title, Literal(title)))
+        add((node, DCAT.accessURL, URIRef(base + href)))
+        add((node, DCAT.mediaType, media))
         for lic in license_nodes:
-            g.add((node, DCTERMS.license, lic))
-        g.add((dataset, DCAT.distribution, node))
+            add((node, DCTERMS.license, lic))
+        add((dataset, DCAT.distribution, node))
 
     coll_href = f"{stac_prefix}/{quote(cid)}/collection.json"
     distribution(
@@ -164,6 +172,26 @@ def build_dcat_graph(
             geojson,
             item_id,
         )
+    return out
+
+
+def build_dcat_graph(
+    collection: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stac_prefix: str = "data/stac",
+) -> Graph:
+    """The DCAT graph of the dataset behind a STAC ``collection`` dict."""
+    from rdflib import Graph
+    from rdflib.namespace import DCAT, DCTERMS, FOAF
+
+    g = Graph()
+    g.bind("dcat", DCAT)
+    g.bind("dct", DCTERMS)
+    g.bind("foaf", FOAF)
+    g.bind("kfmid", dcat_prefixes(config)["kfmid"])
+    for triple in dcat_triples(collection, config=config, stac_prefix=stac_prefix):
+        g.add(triple)
     return g
 
 
@@ -183,16 +211,16 @@ def dcat_prefixes(config: Mapping[str, Any] | None = None) -> dict[str, str]:
     }
 
 
-def dcat_bytes(graph: Graph, config: Mapping[str, Any] | None = None) -> bytes:
-    """A DCAT graph as Turtle bytes (deterministic)."""
-    from kfm_gate.provenance.prov import serialize_turtle
+def dcat_bytes(graph: Triples, config: Mapping[str, Any] | None = None) -> bytes:
+    """A DCAT graph (or its triples) as Turtle bytes (deterministic)."""
+    from kfm_gate.provenance.rdfwrite import to_turtle
 
-    return serialize_turtle(graph, dcat_prefixes(config))
+    return to_turtle(graph, dcat_prefixes(config))
 
 
 def dcat_turtle(collection: Mapping[str, Any], *, config: Mapping[str, Any] | None = None) -> bytes:
     """The DCAT record of a collection as Turtle bytes."""
-    return dcat_bytes(build_dcat_graph(collection, config=config), config)
+    return dcat_bytes(dcat_triples(collection, config=config), config)
 
 
 def dcat_path(root: Path, collection_id: str) -> Path:

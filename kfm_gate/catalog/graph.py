@@ -1,15 +1,23 @@
 """The lineage graph: an embedded RDF store merging PROV, STAC and DCAT triples.
 
 :class:`GraphSink` is the protocol; :class:`RdfGraphSink` (the default) keeps the store as
-sorted N-Triples in ``data/graph/lineage.nt``: a merge is a set union of lines, so merging the
-same records again changes nothing (no blank nodes are ever written, so lines are stable).
+sorted N-Triples files, merged on read: the base ``data/graph/lineage.nt`` and a few
+segments ``data/graph/lineage.d/<digest>.nt``. A publication writes only the lines the store
+does not hold yet, as one new segment named by the digest of its bytes (looking lines up in
+the base by binary search, never reading it whole); when the segments outgrow the base or
+number :data:`MAX_SEGMENTS`, they are merged into the base in the same atomic publication
+(the base doubles between merges, so each line is rewritten a logarithmic number of times).
+Merging the same records again changes nothing (no blank nodes are ever written, so lines are
+stable), and the union of the files does not depend on the order of the publications.
 :func:`lineage_walk` follows PROV edges back from an entity to its sources and processes;
 :func:`diff_partitions` compares the latest recorded runs of two partitions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import mmap
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,24 +26,36 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import InputError, RecordError
 from kfm_gate.provenance.prov import KFM_NS, decision_iri, iri_path, public_entity_iri
+from kfm_gate.provenance.rdfwrite import Triples, nt_lines
 from kfm_gate.provenance.record import RunRecord
 
 if TYPE_CHECKING:
     from rdflib import Graph
 
 GRAPH_FILE = "data/graph/lineage.nt"
+#: segments waiting to be merged into the base: beyond this many, the next write merges them
+MAX_SEGMENTS = 32
 PROV_NS = "http://www.w3.org/ns/prov#"
+
+
+@dataclass(frozen=True)
+class GraphUpdate:
+    """What a merge writes (path -> bytes) and removes; ``added`` lines new to the store."""
+
+    writes: dict[Path, bytes]
+    removes: tuple[Path, ...]
+    added: int
 
 
 @runtime_checkable
 class GraphSink(Protocol):
     """Where lineage triples are ingested; merging must be idempotent."""
 
-    def plan_merge(self, graphs: Iterable[Graph]) -> tuple[bytes | None, int]:
-        """(new store bytes or None when nothing changes, number of triples added)."""
+    def plan_update(self, graphs: Iterable[Triples]) -> GraphUpdate:
+        """The files to write and remove to merge ``graphs`` (nothing written here)."""
         ...
 
-    def merge(self, graphs: Iterable[Graph]) -> int:
+    def merge(self, graphs: Iterable[Triples]) -> int:
         """Merge and persist; returns the number of triples added."""
         ...
 
@@ -44,48 +64,121 @@ class GraphSink(Protocol):
         ...
 
 
-class RdfGraphSink:
-    """The default :class:`GraphSink`: sorted N-Triples persisted at ``<root>/data/graph/``."""
+def _in_sorted(buf: Any, line: bytes) -> bool:
+    """Binary search of ``line`` in ``buf``: sorted, unique, newline-terminated lines."""
+    lo, hi = 0, len(buf)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = buf.rfind(b"\n", 0, mid) + 1
+        end = buf.find(b"\n", start)
+        if end < 0:
+            end = len(buf)
+        current = buf[start:end]
+        if current == line:
+            return True
+        if current < line:
+            lo = end + 1
+        else:
+            hi = start
+    return False
 
-    def __init__(self, root: Path, relpath: str = GRAPH_FILE) -> None:
+
+class RdfGraphSink:
+    """The default :class:`GraphSink`: sorted N-Triples base and segments under ``data/graph/``."""
+
+    def __init__(
+        self, root: Path, relpath: str = GRAPH_FILE, *, max_segments: int | None = None
+    ) -> None:
         self.root = root
         self.path = root / relpath
+        self.segment_dir = self.path.with_name(self.path.stem + ".d")
+        self.max_segments = MAX_SEGMENTS if max_segments is None else max_segments
 
-    def _lines(self) -> set[bytes]:
+    # -- reading -------------------------------------------------------------------------
+
+    def files(self) -> list[Path]:
+        """The store's files: the base (when present), then the segments in name order."""
+        segments = sorted(self.segment_dir.glob("*.nt")) if self.segment_dir.is_dir() else []
+        return ([self.path] if self.path.exists() else []) + segments
+
+    def _read(self, path: Path) -> bytes:
         try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return set()
+            return path.read_bytes()
         except OSError as err:
-            raise RecordError(f"cannot read the lineage graph {self.path}: {err}") from err
-        return {line for line in data.split(b"\n") if line}
+            raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
 
-    def plan_merge(self, graphs: Iterable[Graph]) -> tuple[bytes | None, int]:
-        existing = self._lines()
-        new: set[bytes] = set()
-        for g in graphs:
-            data: bytes = g.serialize(format="nt", encoding="utf-8")
-            new.update(line for line in data.split(b"\n") if line)
-        added = new - existing
-        if not added and self.path.exists():
-            return None, 0
-        return b"\n".join(sorted(existing | new)) + b"\n", len(added)
+    def read_bytes(self) -> bytes:
+        """Every line of the store, sorted and unique (N-Triples, final newline)."""
+        for _ in range(3):
+            try:
+                chunks = [p.read_bytes() for p in self.files()]
+            except FileNotFoundError:
+                continue  # a merge removed a segment while we listed them: list again
+            except OSError as err:
+                raise RecordError(f"cannot read the lineage graph {self.path}: {err}") from err
+            lines = {line for chunk in chunks for line in chunk.split(b"\n") if line}
+            return b"".join(line + b"\n" for line in sorted(lines))
+        raise RecordError(f"the lineage graph {self.path} keeps changing while being read")
 
-    def merge(self, graphs: Iterable[Graph]) -> int:
-        from kfm_gate.layout import atomic_write
-
-        data, added = self.plan_merge(graphs)
-        if data is not None:
-            atomic_write(self.path, data)
-        return added
+    def mentions(self, text: str) -> bool:
+        """True when some line of the store contains ``text`` (e.g. a decision id)."""
+        needle = text.encode("utf-8")
+        return any(needle in self._read(p) for p in self.files())
 
     def graph(self) -> Graph:
         from rdflib import Graph
 
         g = Graph()
-        if self.path.exists():
-            g.parse(self.path, format="nt")
+        data = self.read_bytes()
+        if data:
+            g.parse(data=data, format="nt")
         return g
+
+    # -- writing -------------------------------------------------------------------------
+
+    def plan_update(self, graphs: Iterable[Triples]) -> GraphUpdate:
+        new: set[bytes] = set()
+        for g in graphs:
+            new |= nt_lines(g)
+        segments = sorted(self.segment_dir.glob("*.nt")) if self.segment_dir.is_dir() else []
+        seg_data = [self._read(p) for p in segments]
+        seg_lines = {line for chunk in seg_data for line in chunk.split(b"\n") if line}
+        candidates = new - seg_lines
+        base_size = self.path.stat().st_size if self.path.exists() else 0
+        if candidates and base_size:
+            with (
+                self.path.open("rb") as fh,
+                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm,
+            ):
+                added = sorted(line for line in candidates if not _in_sorted(mm, line))
+        else:
+            added = sorted(candidates)
+        if not added:
+            return GraphUpdate({}, (), 0)
+        segment = b"".join(line + b"\n" for line in added)
+        pending = sum(len(d) for d in seg_data) + len(segment)
+        if pending < base_size and len(segments) < self.max_segments:
+            name = hashlib.sha256(segment).hexdigest()[:32] + ".nt"
+            return GraphUpdate({self.segment_dir / name: segment}, (), len(added))
+        lines = set(self._read(self.path).split(b"\n")) if base_size else set()
+        lines.discard(b"")
+        lines |= seg_lines
+        lines.update(added)
+        base = b"".join(line + b"\n" for line in sorted(lines))
+        return GraphUpdate({self.path: base}, tuple(segments), len(added))
+
+    def merge(self, graphs: Iterable[Triples]) -> int:
+        """Merge ``graphs`` and persist at once (atomic publication); returns the lines added."""
+        from kfm_gate.provenance.staging import StagedWrites
+
+        update = self.plan_update(graphs)
+        staged = StagedWrites(self.root)
+        for path, data in update.writes.items():
+            staged.add(path, data)
+        for path in update.removes:
+            staged.remove(path)
+        staged.commit()
+        return update.added
 
 
 def build_stac_triples(record: RunRecord, version: int, root: Path) -> Graph:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -462,9 +462,80 @@ def validate_stac_pystac(doc: Mapping[str, Any]) -> list[str]:
     return []
 
 
+#: keywords whose values are data, not schemas (never searched for ``$ref``)
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+#: (id of an ``items`` subschema, canonical JSON of an element) known to be valid
+_VALID_ELEMENTS: dict[tuple[int, str], None] = {}
+_VALID_ELEMENTS_MAX = 200_000
+
+
+def _pointer(doc: Any, fragment: str) -> Any:
+    node = doc
+    for part in (p for p in fragment.split("/") if p):
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def _inline_refs(node: Any, base: str, docs: Mapping[str, Any], stack: frozenset[str]) -> Any:
+    """``node`` with every ``$ref`` into ``docs`` replaced by its target (draft 7: a ``$ref``
+    replaces its siblings). Recursive references and those outside ``docs`` stay, absolute."""
+    from urllib.parse import urljoin
+
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = urljoin(base, ref)
+            doc_url, _, fragment = target.partition("#")
+            if target in stack or doc_url not in docs:
+                return {"$ref": target}
+            return _inline_refs(_pointer(docs[doc_url], fragment), doc_url, docs, stack | {target})
+        return {
+            k: (v if k in _DATA_KEYWORDS else _inline_refs(v, base, docs, stack))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_inline_refs(x, base, docs, stack) for x in node]
+    return node
+
+
+def _memo_items(validator: Any, items: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """Draft 7 ``items`` that skips elements already found valid against the same subschema.
+
+    Validating an element against a subschema depends on the two only (the schemas are
+    inlined, so no reference depends on where the element sits): a collection's links, which
+    grow with every publication, are each checked once per process, not once per publication.
+    Invalid elements are never remembered, so every error is reported every time.
+    """
+    if not validator.is_type(instance, "array"):
+        return
+    if validator.is_type(items, "array"):
+        for (index, item), subschema in zip(enumerate(instance), items, strict=False):
+            yield from validator.descend(item, subschema, path=index, schema_path=index)
+        return
+    for index, item in enumerate(instance):
+        key = (id(items), json.dumps(item, sort_keys=True, separators=(",", ":")))
+        if key in _VALID_ELEMENTS:
+            continue
+        errors = list(validator.descend(item, items, path=index))
+        if errors:
+            yield from errors
+        else:
+            if len(_VALID_ELEMENTS) >= _VALID_ELEMENTS_MAX:
+                _VALID_ELEMENTS.clear()
+            _VALID_ELEMENTS[key] = None
+
+
 @cache
 def _schema_validators() -> dict[str, Any]:
-    """Compiled jsonschema validators of the core and extension schemas, over one registry."""
+    """Compiled jsonschema validators of the core and extension schemas, cached per process.
+
+    Each schema is compiled once with its references inlined (the registry still resolves the
+    recursive ones and the JSON Schema meta-schema), and array elements already found valid
+    are not checked again (:func:`_memo_items`).
+    """
     import jsonschema
     from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
     from referencing import Resource
@@ -477,10 +548,14 @@ def _schema_validators() -> dict[str, Any]:
         resources_.append((url, Resource.from_contents(contents, default_specification=DRAFT7)))
         schemas[url] = contents
     registry = METASCHEMAS.with_resources(resources_).crawl()
+    extend: Any = jsonschema.validators.extend
+    cls_draft7 = jsonschema.Draft7Validator
     out: dict[str, Any] = {}
     for url, contents in schemas.items():
         cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft7Validator)
-        out[url] = cls(contents, registry=registry)
+        if cls in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, cls_draft7):
+            cls = extend(cls, {"items": _memo_items})  # the same ``items`` in these drafts
+        out[url] = cls(_inline_refs(contents, url, schemas, frozenset()), registry=registry)
     return out
 
 

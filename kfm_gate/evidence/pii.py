@@ -74,21 +74,36 @@ Hits = tuple[tuple[str, float], ...]
 class _Check:
     entities: tuple[str, ...]
     test: Callable[[str], bool]
+    recognizer: int  # index in :attr:`Prefilter.recognizers`
 
 
 @dataclass(frozen=True)
 class Prefilter:
-    """Which entities a value could possibly yield; ``()`` means no recognizer can match."""
+    """Which recognizers (and entities) a value could possibly yield results for.
+
+    ``recognizers`` are the analyzer's English recognizers in registry order; each has at most
+    one check (a recognizer without one always runs).
+    """
 
     checks: tuple[_Check, ...]
     always: tuple[str, ...]  # entities of recognizers without a sound pre-filter
+    recognizers: tuple[Any, ...] = ()
+    unchecked: tuple[int, ...] = ()  # indexes of recognizers without a sound pre-filter
 
     def entities_for(self, value: str) -> tuple[str, ...]:
+        """Entities some recognizer could report in ``value``; ``()`` means none can."""
         found = set(self.always)
         for check in self.checks:
             if not found.issuperset(check.entities) and check.test(value):
                 found.update(check.entities)
         return tuple(sorted(found))
+
+    def recognizers_for(self, value: str) -> tuple[int, ...]:
+        """Indexes (registry order) of the recognizers that could report something in ``value``."""
+        hit = [c.recognizer for c in self.checks if c.test(value)]
+        if not hit and not self.unchecked:
+            return ()
+        return tuple(sorted({*hit, *self.unchecked}))
 
 
 def _phone_digit_bounds(regions: Iterable[str]) -> tuple[int, int]:
@@ -133,7 +148,9 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
 
     checks: list[_Check] = []
     always: set[str] = set()
-    for recognizer in analyzer.registry.get_recognizers(language="en", all_fields=True):
+    unchecked: list[int] = []
+    recognizers = tuple(analyzer.registry.get_recognizers(language="en", all_fields=True))
+    for index, recognizer in enumerate(recognizers):
         entities = tuple(recognizer.supported_entities)
         pattern_only = isinstance(recognizer, PatternRecognizer) and (
             type(recognizer).analyze is PatternRecognizer.analyze
@@ -147,7 +164,7 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
             def pattern_test(v: str, c: list[Any] = compiled) -> bool:
                 return any(p.search(v) for p in c)
 
-            checks.append(_Check(entities, pattern_test))
+            checks.append(_Check(entities, pattern_test, index))
         elif type(recognizer) is PhoneRecognizer:
             local, plus = _phone_digit_bounds(recognizer.supported_regions)
             punct = regex.escape(_VALID_PUNCTUATION, special_only=True)
@@ -160,10 +177,11 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
                     return True
                 return ("+" in v or "\uff0b" in v) and pr.search(v) is not None
 
-            checks.append(_Check(entities, phone_test))
+            checks.append(_Check(entities, phone_test, index))
         else:
             always.update(entities)
-    return Prefilter(tuple(checks), tuple(sorted(always)))
+            unchecked.append(index)
+    return Prefilter(tuple(checks), tuple(sorted(always)), recognizers, tuple(unchecked))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,38 +206,115 @@ def analyze_value(
     return tuple((r.entity_type, float(r.score)) for r in clean_results(value, results))
 
 
+class ExactAnalysis:
+    """``AnalyzerEngine.analyze`` (all entities) in two steps, with the same results.
+
+    :meth:`raw` runs the recognizers on a value: it does not depend on the context, so a value
+    that appears in several columns is recognized once. :meth:`score` applies Presidio's context
+    enhancement for one column's context words, the score threshold and the duplicate removal,
+    exactly as ``analyze`` does after its recognizer loop. Recognizers the pre-filter proves
+    cannot match a value are not run (they would return nothing).
+    """
+
+    def __init__(self, analyzer: AnalyzerEngine, prefilter: Prefilter) -> None:
+        self.analyzer = analyzer
+        self.prefilter = prefilter
+        self.recognizers = list(prefilter.recognizers)
+        self.entities = list(analyzer.get_supported_entities(language="en"))
+        # Presidio first lets each recognizer enhance its own results; the base method returns
+        # them unchanged, so when no recognizer overrides it only the context enhancer runs
+        from presidio_analyzer import EntityRecognizer
+
+        base = EntityRecognizer.enhance_using_context
+        self._own_enhancers = any(
+            getattr(type(r), "enhance_using_context", base) is not base for r in self.recognizers
+        )
+
+    def raw(self, value: str) -> tuple[Any, list[Any]] | None:
+        """``(nlp artifacts, recognizer results)``; ``None`` when no recognizer can match."""
+        from presidio_analyzer import RecognizerResult
+
+        chosen = self.prefilter.recognizers_for(value)
+        if not chosen:
+            return None
+        nlp = self.analyzer.nlp_engine.process_text(value, "en")
+        results: list[Any] = []
+        for index in chosen:
+            recognizer = self.recognizers[index]
+            if not recognizer.is_loaded:
+                recognizer.load()
+                recognizer.is_loaded = True
+            found = recognizer.analyze(text=value, entities=self.entities, nlp_artifacts=nlp)
+            for result in found or ():
+                meta = result.recognition_metadata
+                if not meta:
+                    meta = result.recognition_metadata = {}
+                meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
+                meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, recognizer.name)
+                results.append(result)
+        return nlp, results
+
+    def score(
+        self, value: str, raw: tuple[Any, list[Any]], context: list[str], threshold: float
+    ) -> Hits:
+        """Hits of ``value`` in a column with ``context``; ``raw`` is left unchanged."""
+        from presidio_analyzer import EntityRecognizer
+
+        nlp, results = raw
+        if not results:
+            return ()
+        # the context enhancer copies a result before it boosts its score
+        if self._own_enhancers:
+            enhanced = self.analyzer._enhance_using_context(
+                value, list(results), nlp, self.recognizers, context
+            )
+        else:  # what the recognizer loop of _enhance_using_context would give back
+            enhanced = self.analyzer.context_aware_enhancer.enhance_using_context(
+                text=value,
+                raw_results=list(results),
+                nlp_artifacts=nlp,
+                recognizers=self.recognizers,
+                context=context,
+            )
+        kept = EntityRecognizer.remove_duplicates([r for r in enhanced if r.score >= threshold])
+        return tuple((r.entity_type, float(r.score)) for r in clean_results(value, kept))
+
+
 @dataclass
 class _WorkerState:
-    analyzer: Any
-    prefilter: Prefilter
+    exact: ExactAnalysis
     threshold: float
     contexts: list[list[str]]
 
 
 _STATE: _WorkerState | None = None
 
+#: one distinct value and the contexts (indexes) of the columns it appears in
+Item = tuple[str, tuple[int, ...]]
 
-def _analyze_items(items: Sequence[tuple[int, str]]) -> list[Hits | None]:
-    """Hits per value; ``None`` when the pre-filter proved no recognizer can match."""
+
+def _analyze_items(items: Sequence[Item]) -> list[tuple[Hits | None, ...]]:
+    """Hits per value and context; ``None`` when the pre-filter proved no recognizer can match."""
     state = _STATE
     assert state is not None, "worker state is set before the pool starts"
-    out: list[Hits | None] = []
-    for context_index, value in items:
-        entities = state.prefilter.entities_for(value)
-        if not entities:
-            out.append(None)
+    out: list[tuple[Hits | None, ...]] = []
+    for value, context_indexes in items:
+        raw = state.exact.raw(value)
+        if raw is None:
+            out.append((None,) * len(context_indexes))
             continue
         out.append(
-            analyze_value(
-                state.analyzer, value, state.contexts[context_index], state.threshold, entities
+            tuple(
+                state.exact.score(value, raw, state.contexts[c], state.threshold)
+                for c in context_indexes
             )
         )
     return out
 
 
 def _run_items(
-    items: list[tuple[int, str]], state: _WorkerState, workers: int
-) -> list[Hits | None]:
+    items: list[Item], state: _WorkerState, workers: int
+) -> list[tuple[Hits | None, ...]]:
     global _STATE
     _STATE = state
     try:
@@ -298,7 +393,7 @@ def scan_frame(
     import pandas as pd
 
     engine = analyzer if analyzer is not None else build_analyzer()
-    pre = prefilter if prefilter is not None else _prefilter_for(engine)
+    pre = prefilter if prefilter is not None else prefilter_for(engine)
     scanned, skipped = text_columns(frame)
     if columns is not None:
         skipped += [c for c in scanned if c not in columns]
@@ -306,39 +401,48 @@ def scan_frame(
     stats = ScanStats(columns_scanned=scanned, columns_skipped=sorted(skipped))
 
     context_list: list[list[str]] = []
-    items: list[tuple[int, str]] = []
-    per_column: list[tuple[str, Any, list[int]]] = []  # column, codes, item index per unique
+    item_of: dict[str, int] = {}  # distinct text -> index in ``values``
+    values: list[str] = []
+    value_contexts: list[dict[int, int]] = []  # per value: context index -> position
+    per_column: list[tuple[str, Any, list[tuple[int, int]]]] = []  # (value, position) per unique
     for column in scanned:
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
         context_index = len(context_list)
         words = (contexts or {}).get(column)
         context_list.append(words if words is not None else context_words_for_column(column))
-        index_of_unique: list[int] = []
+        index_of_unique: list[tuple[int, int]] = []
         for value in uniques:
             text = _as_text(value)
             if text is None:
-                index_of_unique.append(-1)
+                index_of_unique.append((-1, -1))
                 continue
-            index_of_unique.append(len(items))
-            items.append((context_index, text))
-        counted = np.asarray([i >= 0 for i in index_of_unique], dtype=bool)
+            item = item_of.get(text)
+            if item is None:
+                item = item_of[text] = len(values)
+                values.append(text)
+                value_contexts.append({})
+            positions = value_contexts[item]
+            position = positions.setdefault(context_index, len(positions))
+            index_of_unique.append((item, position))
+        counted = np.asarray([i >= 0 for i, _ in index_of_unique], dtype=bool)
         valid = codes >= 0
         if len(counted):
             stats.cells += int(counted[codes[valid]].sum())
         per_column.append((column, codes, index_of_unique))
-    stats.unique_values = len(items)
+    stats.unique_values = sum(len(p) for p in value_contexts)
 
-    state = _WorkerState(engine, pre, float(score_threshold), context_list)
+    items: list[Item] = [(v, tuple(value_contexts[i])) for i, v in enumerate(values)]
+    state = _WorkerState(ExactAnalysis(engine, pre), float(score_threshold), context_list)
     hits = _run_items(items, state, _workers(workers))
-    stats.analyzed_values = sum(1 for h in hits if h is not None)
+    stats.analyzed_values = sum(1 for per in hits for h in per if h is not None)
 
     findings: Findings = {}
     for column, codes, index_of_unique in per_column:
         by_entity: dict[str, dict[int, float]] = {}
-        for code, item in enumerate(index_of_unique):
+        for code, (item, position) in enumerate(index_of_unique):
             if item < 0:
                 continue
-            for entity, score in hits[item] or ():
+            for entity, score in hits[item][position] or ():
                 best = by_entity.setdefault(entity, {})
                 best[code] = max(score, best.get(code, 0.0))
         if not by_entity:
@@ -385,14 +489,19 @@ def scan_frame_reference(
     return {k: (c, s, tuple(r)) for k, (c, s, r) in acc.items()}
 
 
-_PREFILTERS: dict[int, Prefilter] = {}
+_PREFILTERS: dict[int, tuple[AnalyzerEngine, Prefilter]] = {}
 
 
-def _prefilter_for(analyzer: AnalyzerEngine) -> Prefilter:
+def prefilter_for(analyzer: AnalyzerEngine) -> Prefilter:
+    """The pre-filter of ``analyzer``, built once per process and analyzer."""
     key = id(analyzer)
-    if key not in _PREFILTERS:
-        _PREFILTERS[key] = build_prefilter(analyzer)
-    return _PREFILTERS[key]
+    cached = _PREFILTERS.get(key)
+    if cached is None or cached[0] is not analyzer:
+        cached = _PREFILTERS[key] = (analyzer, build_prefilter(analyzer))
+    return cached[1]
+
+
+_prefilter_for = prefilter_for  # the name other modules imported first
 
 
 def _workers(workers: int | None) -> int:

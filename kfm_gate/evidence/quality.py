@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,38 +240,12 @@ class QualityCollector:
     def _validate(
         self, typed: pd.DataFrame, type_errors: dict[str, int], suite: QualitySuite
     ) -> dict[str, Any]:
-        gx = _gx()
-        ProgressBarsConfig = gx.data_context.types.base.ProgressBarsConfig  # noqa: N806
-        ExpectationConfiguration = (  # noqa: N806
-            gx.expectations.expectation_configuration.ExpectationConfiguration
-        )
-
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        batch_definition = (
-            context.data_sources.add_pandas("kfm_gate")
-            .add_dataframe_asset(suite.dataset)
-            .add_batch_definition_whole_dataframe("whole")
-        )
-        gx_suite = gx.ExpectationSuite(name=suite.name)
-        for exp in suite.expectations:
-            config = ExpectationConfiguration(type=exp["type"], kwargs=dict(exp["kwargs"]))
-            try:
-                gx_suite.add_expectation(config.to_domain_obj())
-            except Exception as err:  # GX raises many types for bad kwargs
-                raise CollectorError(
-                    f"quality suite {suite.path}: expectation {exp['type']} has invalid kwargs: "
-                    f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-                ) from err
-        if len(gx_suite.expectations) != len(suite.expectations):
-            raise CollectorError(
-                f"quality suite {suite.path}: Great Expectations kept "
-                f"{len(gx_suite.expectations)} of {len(suite.expectations)} expectations; "
-                "every expectation must be understood"
-            )
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": typed})
-        fmt: Any = self.result_format
-        validation: Any = batch.validate(gx_suite, result_format=fmt)
+        with _GX_LOCK:
+            batch_definition = _batch_definition(suite.dataset)
+            gx_suite = _gx_suite(suite)
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": typed})
+            fmt: Any = self.result_format
+            validation: Any = batch.validate(gx_suite, result_format=fmt)
         result: dict[str, Any] = validation.to_json_dict()
         by_config = result.get("results", [])
         if len(by_config) != len(suite.expectations):
@@ -397,6 +372,68 @@ class QualityCollector:
                 ],
             },
         )
+
+
+# -- one Great Expectations context per process ----------------------------------------------
+#
+# Creating an ephemeral context and registering a data source costs tens of milliseconds (GX
+# serializes its project config on every change), more than validating a 1,000-row table. The
+# context, the data source, one dataframe asset per dataset and the built suites are kept for
+# the process; each validation passes its own dataframe, so no data is shared between runs.
+
+_GX_LOCK = threading.RLock()
+_BATCH_DEFINITIONS: dict[str, Any] = {}
+_GX_SUITES: dict[tuple[str, str], Any] = {}
+_GX_SUITES_MAX = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _gx_data_source() -> Any:
+    gx = _gx()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
+    return context.data_sources.add_pandas("kfm_gate")
+
+
+def _batch_definition(dataset: str) -> Any:
+    """The whole-dataframe batch definition of ``dataset`` (call with ``_GX_LOCK`` held)."""
+    found = _BATCH_DEFINITIONS.get(dataset)
+    if found is None:
+        asset = _gx_data_source().add_dataframe_asset(dataset)
+        found = _BATCH_DEFINITIONS[dataset] = asset.add_batch_definition_whole_dataframe("whole")
+    return found
+
+
+def _gx_suite(suite: QualitySuite) -> Any:
+    """The GX suite of ``suite``, built once per suite digest (call with ``_GX_LOCK`` held)."""
+    key = (suite.name, suite.digest)
+    found = _GX_SUITES.get(key)
+    if found is not None:
+        return found
+    gx = _gx()
+    ExpectationConfiguration = (  # noqa: N806
+        gx.expectations.expectation_configuration.ExpectationConfiguration
+    )
+    gx_suite = gx.ExpectationSuite(name=suite.name)
+    for exp in suite.expectations:
+        config = ExpectationConfiguration(type=exp["type"], kwargs=dict(exp["kwargs"]))
+        try:
+            gx_suite.add_expectation(config.to_domain_obj())
+        except Exception as err:  # GX raises many types for bad kwargs
+            raise CollectorError(
+                f"quality suite {suite.path}: expectation {exp['type']} has invalid kwargs: "
+                f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            ) from err
+    if len(gx_suite.expectations) != len(suite.expectations):
+        raise CollectorError(
+            f"quality suite {suite.path}: Great Expectations kept "
+            f"{len(gx_suite.expectations)} of {len(suite.expectations)} expectations; "
+            "every expectation must be understood"
+        )
+    if len(_GX_SUITES) >= _GX_SUITES_MAX:
+        _GX_SUITES.clear()
+    _GX_SUITES[key] = gx_suite
+    return gx_suite
 
 
 def _in_suite_order(results: list[dict[str, Any]], suite: QualitySuite) -> list[dict[str, Any]]:

@@ -224,9 +224,9 @@ def _build_analyzer_cached(ner_model: str | None, score_threshold: float) -> Ana
 
             by_id = {r.id: r for r in recognizers}
             extra = [w.lower() for w in context or []]
-            results = copy.deepcopy(raw_results)
-            for result in results:
-                meta = result.recognition_metadata or {}
+            results = list(raw_results)
+            for index, raw in enumerate(raw_results):
+                meta = raw.recognition_metadata or {}
                 recognizer = by_id.get(meta.get(Result.RECOGNIZER_IDENTIFIER_KEY))
                 if recognizer is None or not recognizer.context:
                     continue
@@ -234,8 +234,8 @@ def _build_analyzer_cached(ner_model: str | None, score_threshold: float) -> Ana
                     continue
                 words = _window_words(
                     text,
-                    result.start,
-                    result.end,
+                    raw.start,
+                    raw.end,
                     self.context_prefix_count,
                     self.context_suffix_count,
                 )
@@ -249,14 +249,19 @@ def _build_analyzer_cached(ner_model: str | None, score_threshold: float) -> Ana
                     "",
                 )
                 if support:
+                    # a boosted result is a copy: the raw results are never changed, so they
+                    # can be scored again for another column's context
+                    result = copy.copy(raw)
                     score = max(
                         result.score + self.context_similarity_factor,
                         self.min_score_with_context_similarity,
                     )
                     result.score = min(score, 1.0)
-                    if result.analysis_explanation is not None:
+                    if raw.analysis_explanation is not None:
+                        result.analysis_explanation = copy.copy(raw.analysis_explanation)
                         result.analysis_explanation.set_supportive_context_word(support)
                         result.analysis_explanation.set_improved_score(result.score)
+                    results[index] = result
             return results
 
     if ner_model is None:

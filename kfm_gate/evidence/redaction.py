@@ -16,6 +16,7 @@ columns and counts of cells and spans by type, never a value.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kfm_gate.context import GateContext, ViewFile
 from kfm_gate.errors import KfmGateError, ObligationError
-from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD
+from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, prefilter_for
 from kfm_gate.evidence.recognizers import build_analyzer, clean_results, context_words_for_column
 from kfm_gate.evidence.tables import (
     TableLimits,
@@ -153,18 +154,22 @@ class _Redactor:
     """Redacts one value (cached per column context and value)."""
 
     def __init__(self, analyzer: AnalyzerEngine, entities: frozenset[str], threshold: float):
-        from presidio_anonymizer import AnonymizerEngine
-
         self.analyzer = analyzer
         self.entities = sorted(entities)
         self.threshold = threshold
-        self.anonymizer: Any = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        self.anonymizer: Any = _anonymizer()
+        self.prefilter = prefilter_for(analyzer)
+        self.wanted = frozenset(entities)
         self.cache: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
 
     def redact(self, value: str, column: str | None) -> tuple[str, dict[str, int]]:
         key = (column or "", value)
         if key in self.cache:
             return self.cache[key]
+        if self.wanted.isdisjoint(self.prefilter.entities_for(value)):
+            # no recognizer of the requested types can match: analyze would find nothing
+            self.cache[key] = (value, {})
+            return value, {}
         context = context_words_for_column(column)
         text = value
         spans: dict[str, int] = {}
@@ -188,6 +193,14 @@ class _Redactor:
             )
         self.cache[key] = (text, spans)
         return text, spans
+
+
+@functools.lru_cache(maxsize=1)
+def _anonymizer() -> Any:
+    """One presidio-anonymizer engine per process (it holds no per-call state)."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()  # type: ignore[no-untyped-call]
 
 
 def _count(total: dict[str, int], spans: dict[str, int]) -> None:

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kfm_gate.errors import RecordError
 
-if TYPE_CHECKING:
-    from rdflib import Graph
+#: a graph, or any iterable of (subject, predicate, object) rdflib terms
+Triples = Iterable[tuple[Any, Any, Any]]
 
 _RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def _index(g: Graph) -> dict[Any, dict[Any, list[Any]]]:
+def _index(g: Triples) -> dict[Any, dict[Any, list[Any]]]:
     from rdflib import BNode
 
     subjects: dict[Any, dict[Any, list[Any]]] = {}
@@ -47,7 +47,7 @@ def _qname(iri: str, prefixes: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def to_turtle(g: Graph, prefixes: Mapping[str, str]) -> bytes:
+def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Turtle of ``g``: used prefixes, subjects in order, ``a`` first, objects sorted."""
     from rdflib import Literal, URIRef
 
@@ -87,7 +87,7 @@ def to_turtle(g: Graph, prefixes: Mapping[str, str]) -> bytes:
     return (head + "\n" + "\n".join(blocks)).encode("utf-8")
 
 
-def to_jsonld(g: Graph, prefixes: Mapping[str, str]) -> bytes:
+def to_jsonld(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Compact-ish JSON-LD: ``@context`` of the prefixes, one node per subject, values sorted."""
     from rdflib import Literal, URIRef
 
@@ -119,3 +119,34 @@ def to_jsonld(g: Graph, prefixes: Mapping[str, str]) -> bytes:
         nodes.append(node)
     doc = {"@context": dict(sorted(prefixes.items())), "@graph": nodes}
     return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _nt_literal(lit: Any) -> str:
+    text = (
+        str(lit).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"').replace("\r", "\\r")
+    )
+    if lit.language:
+        return f'"{text}"@{lit.language}'
+    if lit.datatype is not None:
+        return f'"{text}"^^<{lit.datatype}>'
+    return f'"{text}"'
+
+
+def nt_lines(triples: Triples) -> set[bytes]:
+    """The N-Triples lines (no final newline) of ``triples``, exactly as rdflib writes them.
+
+    rdflib's ``serialize(format="nt")`` builds a whole document; the lineage graph only needs
+    the set of lines, so this writes them directly (same escaping; a test compares both).
+    """
+    from rdflib import BNode, Literal
+
+    out: set[bytes] = set()
+    for s, p, o in triples:
+        if isinstance(s, BNode) or isinstance(o, BNode):
+            raise RecordError(
+                "kfm-gate records never contain blank nodes; give every node an IRI "
+                f"(found one in triple {s} {p} {o})"
+            )
+        obj = _nt_literal(o) if isinstance(o, Literal) else o.n3()
+        out.add(f"{s.n3()} {p.n3()} {obj} .".encode())
+    return out

@@ -134,7 +134,7 @@ def _publish(
     prov_docs: dict[str, bytes],
     validate: bool,
 ) -> dict[str, Any]:
-    from kfm_gate.catalog.dcat import build_dcat_graph, dcat_bytes, dcat_path
+    from kfm_gate.catalog.dcat import dcat_bytes, dcat_path, dcat_triples
     from kfm_gate.catalog.graph import RdfGraphSink, build_stac_triples
     from kfm_gate.catalog.stac import StacWriter, sidecar_files, validate_stac
 
@@ -146,22 +146,23 @@ def _publish(
                 f"STAC for {record.item_id} does not validate: {'; '.join(errors)[:2000]}; "
                 "nothing was published"
             )
-    dcat_graph = build_dcat_graph(plan.collection, config=record.config)
+    dcat = dcat_triples(plan.collection, config=record.config)
     staged = StagedWrites(root)
     for path, data in plan.files.items():
         staged.add(path, data)
-    staged.add(dcat_path(root, record.collection_id), dcat_bytes(dcat_graph, record.config))
-    sink = RdfGraphSink(root)
-    graph_bytes, added = sink.plan_merge(
-        [prov_graph, build_stac_triples(record, plan.version, root), dcat_graph]
+    staged.add(dcat_path(root, record.collection_id), dcat_bytes(dcat, record.config))
+    update = RdfGraphSink(root).plan_update(
+        [prov_graph, build_stac_triples(record, plan.version, root), dcat]
     )
-    if graph_bytes is not None:
-        staged.add(sink.path, graph_bytes)
+    for path, data in update.writes.items():
+        staged.add(path, data)
+    for path in update.removes:
+        staged.remove(path)
     changed = staged.commit()
     return {
         "published": [_rel(root, p) for p in staged.targets],
         "changed": [_rel(root, p) for p in changed],
         "stac_item": _rel(root, plan.item_path),
         "stac_version": plan.version,
-        "graph_added": added,
+        "graph_added": update.added,
     }

@@ -162,10 +162,12 @@ def test_dcat_shapes_catch_a_missing_title() -> None:
 
 def test_graph_merge_is_idempotent(catalog: Path) -> None:
     sink = RdfGraphSink(catalog)
-    before = sink.path.read_bytes()
+    files = {p: p.read_bytes() for p in sink.files()}
+    before = sink.read_bytes()
     g = sink.graph()
     assert sink.merge([g]) == 0
-    assert sink.path.read_bytes() == before
+    assert {p: p.read_bytes() for p in sink.files()} == files
+    assert sink.read_bytes() == before
     lines = before.split(b"\n")[:-1]
     assert lines == sorted(set(lines))
     assert b"_:" not in before
@@ -221,3 +223,93 @@ def test_commands(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ledger.write_bytes(ledger.read_bytes().replace(b'"deny"', b'"allow"'))
     assert run_ledger_verify(catalog) == 1
     assert "line 3 (seq 3): edited" in capsys.readouterr().out
+
+
+def test_graph_store_segments_merge_and_compact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publications add sorted segments of new lines only; read back, the store holds exactly
+    what one file rewritten at every publication holds, and re-runs give the same files."""
+    import kfm_gate.catalog.graph as graph_mod
+
+    days = [f"2026-03-{d:02d}" for d in range(1, 13)]
+    roots = {}
+    for name, limit in (("seg", graph_mod.MAX_SEGMENTS), ("again", None), ("one", 0)):
+        if limit is not None:
+            monkeypatch.setattr(graph_mod, "MAX_SEGMENTS", limit)
+        root = tmp_path / name
+        for day in days:
+            record_run(sample_record("allow", day=day), root=root, promote=True)
+        roots[name] = root
+    fwd, one = RdfGraphSink(roots["seg"]), RdfGraphSink(roots["one"])
+    assert one.files() == [one.path]  # max 0 segments: the whole store rewritten every time
+    assert fwd.read_bytes() == one.path.read_bytes()
+    again = RdfGraphSink(roots["again"])
+    assert [p.read_bytes() for p in again.files()] == [p.read_bytes() for p in fwd.files()]
+    monkeypatch.setattr(graph_mod, "MAX_SEGMENTS", 32)
+    for sink in [fwd]:
+        assert len(sink.files()) >= 2  # a base and at least one segment
+        seen: set[bytes] = set()
+        for path in sink.files():
+            lines = path.read_bytes().split(b"\n")[:-1]
+            assert lines == sorted(set(lines))
+            assert not seen & set(lines)  # every line lives in one file only
+            seen |= set(lines)
+    # the store holds what one rdflib graph of every record would hold
+    g = fwd.graph()
+    for day in days:
+        decision = sample_record("allow", day=day).decision.decision_id
+        assert fwd.mentions(decision)
+        assert lineage_walk(decision, graph=g).start
+    # a compaction (max_segments=1) keeps the union and leaves only the base
+    from kfm_gate.provenance.prov import build_prov_graph
+
+    small = RdfGraphSink(roots["seg"], max_segments=1)
+    before = set(small.read_bytes().split(b"\n"))
+    extra = build_prov_graph(sample_record("allow", day="2026-04-01"))
+    update = small.plan_update([extra])
+    assert list(update.writes) == [small.path] and set(update.removes) == set(fwd.files()[1:])
+    assert small.merge([extra]) == update.added > 0
+    assert small.files() == [small.path]
+    after = small.read_bytes()
+    assert before <= set(after.split(b"\n")) and after == small.path.read_bytes()
+    assert small.merge([extra]) == 0 and small.files() == [small.path]
+
+
+def test_nt_lines_match_rdflib_serializer(catalog: Path) -> None:
+    from kfm_gate.provenance.prov import build_prov_graph
+    from kfm_gate.provenance.rdfwrite import nt_lines
+
+    g = build_prov_graph(sample_record("allow"))
+    g += RdfGraphSink(catalog).graph()
+    from rdflib import Literal, URIRef
+
+    g.add(
+        (
+            URIRef("https://kfm.example/id/x"),
+            URIRef("https://kfm.example/ns/kfm#t"),
+            Literal('a "quoted"\\ line\nwith\r breaks é'),
+        )
+    )
+    g.add(
+        (
+            URIRef("https://kfm.example/id/x"),
+            URIRef("https://kfm.example/ns/kfm#t"),
+            Literal("fr", lang="fr"),
+        )
+    )
+    expected = {x for x in g.serialize(format="nt", encoding="utf-8").split(b"\n") if x}
+    assert nt_lines(g) == expected
+
+
+def test_memoized_validation_still_reports_every_invalid_link(catalog: Path) -> None:
+    coll = json.loads((catalog / "data/stac/historic_sites/collection.json").read_text())
+    assert validate_stac(coll) == []  # every link now known valid
+    bad = json.loads(json.dumps(coll))
+    bad["links"][1]["href"] = 7
+    bad["links"].append({"rel": "item"})
+    errors = validate_stac(bad)
+    assert any("links/1/href" in e for e in errors), errors
+    assert any("links/3" in e and "'href' is a required property" in e for e in errors), errors
+    assert validate_stac(bad) == errors  # invalid elements are never remembered
+    assert validate_stac(coll) == []

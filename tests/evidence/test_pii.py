@@ -211,3 +211,27 @@ def test_scan_text_file(tmp_path: Path) -> None:
     assert scan_text_file(log) == [
         {"entity_type": "US_SSN", "line_count": 1, "max_score": 0.85, "lines": [2]}
     ]
+
+
+def test_value_shared_by_columns_is_scored_per_column_context(analyzer: Any) -> None:
+    """A value is recognized once for all its columns; each column's context still counts."""
+    import pandas as pd
+
+    numbers = ["12345678", "234-56-7890", "K12345678", "hs-20177-20261103-0001", "plain"]
+    frame = pd.DataFrame(
+        {
+            "bank_account": numbers * 3,
+            "note": numbers * 3,
+            "site_id": list(reversed(numbers)) * 3,
+            "driver_license": numbers[::2] * 5,
+        },
+        dtype=object,
+    )
+    fast, stats = scan_frame(frame, analyzer=analyzer, workers=1)
+    assert fast == scan_frame_reference(frame, analyzer=analyzer)
+    # the column context raises the weak bank-number score over the threshold in one column only
+    assert ("bank_account", "US_BANK_NUMBER") in fast
+    assert ("note", "US_BANK_NUMBER") not in fast
+    assert stats.unique_values == 5 + 5 + 5 + 3  # distinct values per column, as before
+    # a second scan gives the same findings: scoring never changes the shared raw results
+    assert scan_frame(frame, analyzer=analyzer, workers=1)[0] == fast

@@ -143,3 +143,32 @@ def test_shipped_suites_load() -> None:
     for path in sorted((REPO / "policies" / "quality").glob("*.json")):
         suite = QualityCollector().load_suite(path)
         assert suite.name == path.stem
+
+
+def test_process_wide_gx_objects_keep_runs_apart(
+    make_ctx: Callable[..., GateContext], policy_copy: Path
+) -> None:
+    """The GX context and built suites are reused; data and suite edits never carry over."""
+    rows, _ = seeded_sites(rows=40)
+    bad = [dict(r) for r in rows]
+    bad[1]["site_type"] = "castle"
+    collector = QualityCollector()
+    failed = collector.collect(make_ctx({"sites.csv": to_csv(bad)}, dataset="historic_sites"))
+    passed = collector.collect(make_ctx({"sites.csv": to_csv(rows)}, dataset="historic_sites"))
+    assert failed.data["success"] is False
+    assert passed.data["success"] is True
+    # an edited suite (new digest) is built again, not served from the process cache
+    path = policy_copy / "quality" / "historic_sites.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "site_type", "value_set": ["fort"]},
+        }
+    )
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    edited = collector.collect(
+        make_ctx({"sites.csv": to_csv(rows)}, dataset="historic_sites", policy_dir=policy_copy)
+    )
+    assert edited.data["statistics"]["evaluated"] == passed.data["statistics"]["evaluated"] + 1
+    assert edited.data["success"] is False

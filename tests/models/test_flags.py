@@ -15,7 +15,9 @@ def _flags(**kw: object) -> GovernanceFlags:
 
 
 def test_join_is_most_restrictive_and_keeps_origins() -> None:
-    a = _flags(licenses=["CC-BY-4.0"], tk_labels=["tka"], embargo_until="2026-12-01").with_origin("input:a")
+    a = _flags(licenses=["CC-BY-4.0"], tk_labels=["tka"], embargo_until="2026-12-01").with_origin(
+        "input:a"
+    )
     b = _flags(
         classification="restricted",
         sensitivity="sensitive_location",

@@ -30,7 +30,9 @@ def test_digest_covers_rego_and_data(tmp_path: Path) -> None:
 
 
 def test_data_is_loaded_under_params(tmp_path: Path) -> None:
-    root = _folder(tmp_path, {"a.rego": "package a\n\nx := data.kfm.params.t.k\n", "data/t.yml": "k: 7\n"})
+    root = _folder(
+        tmp_path, {"a.rego": "package a\n\nx := data.kfm.params.t.k\n", "data/t.yml": "k: 7\n"}
+    )
     with EmbeddedOpaEngine(load_policy_set(root)) as engine:
         assert engine.evaluate("a.x", {}) == 7
 
@@ -51,7 +53,10 @@ def test_compile_error_unsafe_var(tmp_path: Path) -> None:
 
 def test_undefined_document_is_an_error(tmp_path: Path) -> None:
     root = _folder(tmp_path, {"a.rego": "package a\n\nx if input.y == 1\n"})
-    with EmbeddedOpaEngine(load_policy_set(root)) as engine, pytest.raises(PolicyEvalError, match="undefined"):
+    with (
+        EmbeddedOpaEngine(load_policy_set(root)) as engine,
+        pytest.raises(PolicyEvalError, match="undefined"),
+    ):
         engine.evaluate("a.x", {"y": 2})
 
 
@@ -62,7 +67,9 @@ def test_missing_folder_is_config_error(tmp_path: Path) -> None:
 
 def test_baseline_policies_compile() -> None:
     with EmbeddedOpaEngine(load_policy_set(REPO / "policies")) as engine:
-        obligations = engine.evaluate("kfm.gate.obligations", {"flags": None, "today": "2026-11-25"})
+        obligations = engine.evaluate(
+            "kfm.gate.obligations", {"flags": None, "today": "2026-11-25"}
+        )
         assert obligations == []
 
 

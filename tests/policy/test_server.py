@@ -364,7 +364,9 @@ def test_factory(tmp_path: Path) -> None:
         OpaServerEngine(policies, url="http://127.0.0.1:1", timeout_s=0)
 
 
-def test_decision_records_opa_decision_ids_and_revision(root: Path, server: OpaDataApiServer) -> None:
+def test_decision_records_opa_decision_ids_and_revision(
+    root: Path, server: OpaDataApiServer
+) -> None:
     from kfm_gate.runtime import build_default_gate
 
     policies = load_policy_set(root / "policies")
@@ -375,7 +377,9 @@ def test_decision_records_opa_decision_ids_and_revision(root: Path, server: OpaD
     assert run.decision.outcome == "allow", run.decision.violations
     ids = run.decision.engine_decision_ids
     assert set(ids) == {"obligations", "decision"}
-    assert ids["decision"] == server.decision_ids[-1] and ids["obligations"] == server.decision_ids[-2]
+    assert (
+        ids["decision"] == server.decision_ids[-1] and ids["obligations"] == server.decision_ids[-2]
+    )
     recorded = (run.run_dir / "decision.json").read_text()
     assert server.decision_ids[-1] in recorded
     # OPA's ids are provenance: a second evaluation gets new OPA ids, the same decision id

@@ -38,7 +38,7 @@ def test_with_input_as_mocking_runs(tmp_path: Path) -> None:
     pol = tmp_path / "p"
     pol.mkdir()
     (pol / "a.rego").write_text(
-        "# METADATA\n# title: A\npackage a\n\nallow if input.user == \"alice\"\n"
+        '# METADATA\n# title: A\npackage a\n\nallow if input.user == "alice"\n'
     )
     (pol / "a_test.rego").write_text(
         "package a_test\n\nimport data.a\n\n"
