@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def test_refuses_link_that_leaves_the_root(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (tmp_path / "data" / "processed").mkdir(parents=True)
-    os.symlink(outside, tmp_path / "data" / "processed" / "escape")
+    (tmp_path / "data" / "processed" / "escape").symlink_to(outside)
     with pytest.raises(PathError, match="outside"):
         Layout(tmp_path).resolve_relative("data/processed/escape/file.csv")
 
