@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import json
 import platform
 import shutil
@@ -147,14 +148,20 @@ def _rel(path: Path, root: Path) -> str:
         return path.name
 
 
-def _versions() -> dict[str, str]:
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """Versions of the recorded packages; looked up once per process (they cannot change)."""
     out = {}
     for name in RECORDED_PACKAGES:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
-    return out
+    return tuple(out.items())
+
+
+def _versions() -> dict[str, str]:
+    return dict(_installed_versions())
 
 
 def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> PromotionRequest:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_undeclared_or_other_crs_refused(tmp_path: Path, crs: str | None) -> Non
 
 def test_unknown_local_contexts_label_refused(tmp_path: Path) -> None:
     folder = tmp_path / "aoi"
-    build(SHARED, folder)
+    shutil.copytree(REPO / "data" / "aoi", folder)  # the shipped registries, no shared/ needed
     path = folder / "zone_registry.geojson"
     doc = json.loads(path.read_text())
     doc["features"][0]["properties"]["tk_labels"] = ["tk-not-a-label"]
