@@ -30,7 +30,7 @@ from kfm_gate.ids import run_folder_name, run_id  # noqa: E402
 
 
 def build(root: Path, runs: int) -> None:
-    from kfm_gate.demo import run_examples
+    from kfm_gate.examples import run_examples
 
     for part in ("policies", "examples", "data/aoi", "data/sources"):
         shutil.copytree(REPO / part, root / part)

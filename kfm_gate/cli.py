@@ -190,7 +190,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    from kfm_gate.demo import run_examples
+    from kfm_gate.examples import run_examples
 
     root = _root(args)
     return run_examples(root, as_of=args.as_of, fmt=args.format)

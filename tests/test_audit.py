@@ -28,7 +28,7 @@ FAULTS = {
 @pytest.fixture(scope="module")
 def clean_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository after the example requests went through the default gate."""
-    from kfm_gate.demo import run_examples
+    from kfm_gate.examples import run_examples
 
     root = tmp_path_factory.mktemp("ci") / "repo"
     root.mkdir()

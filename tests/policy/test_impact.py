@@ -246,3 +246,83 @@ def test_markdown_escapes_pipes() -> None:
     report.skipped.append(("run|x", "why|not"))
     md = ImpactMarkdownRenderer().render(report)
     assert "`a\\|b`" in md and "run\\|x" in md and "No recorded partition" in md
+
+
+def _project_repo(tmp_path: Path) -> Path:
+    """Runs recorded by the real gate under the project's own policies. Without pii, quality
+    and secrets evidence they all deny, each for other rules: restricted TK (review), an
+    embargo, no licence, a missing code_ref (waived for the demo legacy asset), unknown
+    sensitivity."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copytree(REPO / "policies", root / "policies")
+    gate = build_gate(root, as_of=AS_OF)
+    variants: list[dict[str, Any]] = [
+        {},
+        {"flags": public_flags(tk_labels=["tkss"])},
+        {"flags": public_flags(tk_labels=["tka"], embargo_until="2027-01-01")},
+        {"flags": public_flags(licenses=[])},
+        {"code_ref": None},
+        {"code_ref": None, "asset_key": "kfm/legacy_survey/public"},
+        {"flags": public_flags(sensitivity="unknown_review_required")},
+    ]
+    for day, extra in enumerate(variants, start=1):
+        flags = extra.pop("flags", None)
+        doc = make_request(root, flags=flags, **extra)
+        doc["partition"]["time_key"] = f"2026-11-0{day}"
+        run = gate.evaluate(dump(doc))
+        assert run.decision.outcome != "error", run.decision.error
+    gate.close()
+    return root
+
+
+def test_reused_recorded_decisions_equal_evaluated_ones(tmp_path: Path) -> None:
+    """The soundness of reuse: for a run recorded under a policy set, the recorded decision is
+    exactly what replaying its recorded input under that set gives (batched, one by one)."""
+    from kfm_gate.policy.impact import ReplayEngine
+
+    root = _project_repo(tmp_path)
+    policies = load_policy_set(root / "policies")
+    cases = [c for f in _runs(root) if not isinstance(c := load_case(f), str)]
+    assert len(cases) == 7
+    assert all(c.policy_digest == policies.digest and c.recorded for c in cases)
+    answers = {(c.recorded.rules, c.recorded.obligations) for c in cases if c.recorded}
+    assert len(answers) == 7, answers  # seven different answers
+    assert any(c.recorded and c.recorded.waived for c in cases)
+    engine = ReplayEngine(policies)
+    try:
+        batched = engine.replay_many(cases)
+        alone = [engine.replay(c) for c in cases]
+    finally:
+        engine.close()
+    assert [c.recorded for c in cases] == batched == alone
+
+
+def test_reuse_gives_the_same_report_as_full_replay(repo: Path) -> None:
+    _limits(repo, max_cells=8, notice_cells=9)
+    with policies_at_revision(repo / "policies", "HEAD") as base:
+        head = load_policy_set(repo / "policies")
+        fast = replay_runs(repo, base, head)
+        full = replay_runs(repo, base, head, reuse_recorded=False, workers=1)
+    fast.duration_s = full.duration_s = 0.0
+    assert fast.to_json_dict() == full.to_json_dict()
+    assert {f.case.time_key for f in fast.flips} == {"2026-11-03", "2026-11-05"}
+
+
+def test_a_recorded_decision_that_disagrees_turns_reuse_off(repo: Path) -> None:
+    """A decision.json that is not the policy's answer for its input is caught by the sample:
+    every case is then evaluated, so the report is the evaluated one."""
+    folder = next(f for f in _runs(repo) if "2026-11-04" in (f / "decision.json").read_text())
+    doc = json.loads((folder / "decision.json").read_text())
+    assert doc["outcome"] == "deny"
+    doc["outcome"], doc["violations"] = "allow", []
+    (folder / "decision.json").write_text(json.dumps(doc))
+    _limits(repo, max_cells=12)  # evaluated, 11-04 goes deny -> allow
+    with policies_at_revision(repo / "policies", "HEAD") as base:
+        report = replay_runs(repo, base, load_policy_set(repo / "policies"))
+    # had the tampered answer been reused for the base side, 11-04 would be allow -> allow
+    assert [(f.case.time_key, f.before.outcome, f.after.outcome) for f in report.flips] == [
+        ("2026-11-04", "deny", "allow")
+    ]
+    case = load_case(folder)
+    assert not isinstance(case, str) and case.recorded and case.recorded.outcome == "allow"

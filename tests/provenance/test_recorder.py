@@ -123,3 +123,38 @@ def test_interrupted_renames_are_finished(tmp_path: Path, monkeypatch: pytest.Mo
     assert [t.read_bytes() for t in targets] == [b"a.json", b"b.json", b"c.json"]
     assert not (tmp_path / JOURNAL).exists()
     assert not list((tmp_path / "data" / "stac").glob("*.stg"))
+
+
+def test_interrupted_removals_wait_for_the_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged removals (a graph compaction's segments) happen only after every rename, and an
+    interrupted publication finishes both."""
+    graph = tmp_path / "data" / "graph"
+    graph.mkdir(parents=True)
+    old = [graph / "lineage.d" / f"{n}.nt" for n in "xy"]
+    for p in old:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(p.name.encode() + b"\n")
+    staged = StagedWrites(tmp_path)
+    staged.add(graph / "lineage.nt", b"merged\n")
+    for p in old:
+        staged.remove(p)
+    real = Path.replace
+
+    def crash(self: Path, target: Path) -> Path:
+        if self.suffix == ".stg":
+            raise OSError(28, "No space left on device")
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", crash)
+    with pytest.raises(RecordError, match=r"the journal .* is kept"):
+        staged.commit()
+    assert (tmp_path / JOURNAL).exists()
+    assert all(p.exists() for p in old)  # nothing removed before the new base is in place
+    assert not (graph / "lineage.nt").exists()
+    monkeypatch.setattr(Path, "replace", real)
+    assert recover_publication(tmp_path)
+    assert (graph / "lineage.nt").read_bytes() == b"merged\n"
+    assert not any(p.exists() for p in old)
+    assert not (tmp_path / JOURNAL).exists()

@@ -1,4 +1,4 @@
-"""The bundled example requests: stage their candidates and gate each one."""
+"""The bundled example requests (`kfm-gate examples`): stage their candidates, gate each one."""
 
 from __future__ import annotations
 
