@@ -15,9 +15,18 @@ work whose answer is known:
    gives the same results (recognizers that cannot match contribute nothing). Recognizers the
    pre-filter does not understand (e.g. NER) always run.
 4. **Both cores** for large tables (fork, one analyzer per process, inherited).
+5. **Declared identifiers**: the council may list, per dataset, identifier columns and the
+   grammar of their values (``identifier_patterns`` in ``policies/data/pii.json``). A cell of
+   such a column whose whole value fully matches the column's pattern is an identifier the
+   council declared not to be personal data and is not analyzed; every other cell is. Patterns
+   are validated (they must compile and may not fully match probe text such as an e-mail
+   address, whitespace, an SSN or a phone number), and a fully matching cell that holds ``@``
+   or whitespace fails the scan: the pattern is too lax. The evidence records the patterns and
+   how many cells each one skipped.
 
-:func:`scan_frame_reference` is the plain cell-by-cell scan with the same analyzer; a test and
-the benchmark check both give identical findings.
+:func:`scan_frame_reference` is the plain cell-by-cell scan with the same analyzer (skipping
+the same declared identifier cells); a test and the benchmark check both give identical
+findings.
 
 Evidence holds entity types, columns, cell counts, scores and row indexes: never a value, nor a
 hash of one. Row indexes are 0-based data rows (CSV line = row + 2); for text artifacts they
@@ -26,15 +35,17 @@ are 1-based line numbers.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kfm_gate.context import GateContext
-from kfm_gate.errors import CollectorError, ConfigError, KfmGateError
+from kfm_gate.errors import CollectorError, ConfigError, InputError, KfmGateError
 from kfm_gate.evidence.recognizers import (
     build_analyzer,
     clean_results,
@@ -64,6 +75,37 @@ PARALLEL_MIN_VALUES = 4000
 
 #: (entity_type, score) of one analyzed value
 Hits = tuple[tuple[str, float], ...]
+#: where the council declares identifier columns, relative to the policy folder
+IDENTIFIER_POLICY_FILE = Path("data") / "pii.json"
+#: a cell longer than this is never taken for an identifier (it is analyzed)
+IDENTIFIER_MAX_CHARS = 256
+#: text no identifier pattern may fully match: e-mail addresses, whitespace, common PII shapes
+IDENTIFIER_PROBES: tuple[str, ...] = (
+    "@",
+    "a@b",
+    "jane.roe@example.org",
+    "hs-20177-20261103-0001@example.org",
+    " ",
+    "\t",
+    "\n",
+    "\u00a0",
+    "a b",
+    "hs-20177-20261103-0001 ",
+    " hs-20177-20261103-0001",
+    "hs-20177-20261103-0001\n",
+    "hs-20177 20261103-0001",
+    "hs-20045-0001 jane.roe@example.org",
+    "234-56-7890",
+    "234567890",
+    "785-555-0142",
+    "(785) 555-0142",
+    "7855550142",
+    "+17855550142",
+    "4111111111111111",
+    "192.168.0.1",
+    "K12-34-5678",
+)
+_NOT_IN_IDENTIFIER = re.compile(r"[@\s]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +375,81 @@ def _run_items(
 
 
 # ---------------------------------------------------------------------------------------------
+# declared identifiers
+
+
+def compile_identifier_pattern(column: str, pattern: object, where: str = "") -> re.Pattern[str]:
+    """The compiled identifier pattern of ``column``; :class:`InputError` when it is unusable.
+
+    A pattern must be a string that compiles (Python ``re``, applied with ``fullmatch``) and
+    that fully matches none of :data:`IDENTIFIER_PROBES`.
+    """
+    name = f"{where}identifier_patterns: column {column!r}"
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError(f"{name}: the pattern must be a non-empty string (a regular expression)")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        raise InputError(f"{name}: pattern {pattern!r} does not compile: {err}") from err
+    for probe in IDENTIFIER_PROBES:
+        if compiled.fullmatch(probe) is not None:
+            raise InputError(
+                f"{name}: pattern {pattern!r} also matches {probe!r}; an identifier pattern may "
+                "not match text with '@' or whitespace, nor a plain e-mail, SSN, phone, card or "
+                "IP address: make it stricter"
+            )
+    return compiled
+
+
+def load_identifier_patterns(policy_dir: Path, dataset: str) -> dict[str, re.Pattern[str]]:
+    """``{column: pattern}`` the council declared for ``dataset`` (``{}`` when none).
+
+    Read from ``<policy_dir>/data/pii.json``, key ``identifier_patterns[dataset]``. A file or
+    entry that cannot be used raises :class:`InputError` (a scan never silently skips more or
+    less than the council wrote).
+    """
+    path = policy_dir / IDENTIFIER_POLICY_FILE
+    if not path.is_file():
+        return {}
+    where = f"{IDENTIFIER_POLICY_FILE.as_posix()}: "
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{where}cannot be read as JSON ({err})") from err
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}expected a JSON object")
+    by_dataset = doc.get("identifier_patterns", {})
+    if not isinstance(by_dataset, dict):
+        raise InputError(f"{where}identifier_patterns must map dataset -> {{column: pattern}}")
+    columns = by_dataset.get(dataset, {})
+    if not isinstance(columns, dict):
+        raise InputError(
+            f"{where}identifier_patterns[{dataset!r}] must map column -> pattern (a string)"
+        )
+    return {
+        str(column): compile_identifier_pattern(str(column), pattern, where)
+        for column, pattern in sorted(columns.items())
+    }
+
+
+def is_declared_identifier(pattern: re.Pattern[str], text: str, column: str) -> bool:
+    """Whether the cell ``text`` of ``column`` is a declared identifier (and is not analyzed).
+
+    True when the whole value fully matches ``pattern``. A fully matching value holding ``@``
+    or whitespace raises :class:`InputError`: the pattern is too lax to be trusted (the message
+    names the column and pattern, never the value).
+    """
+    if len(text) > IDENTIFIER_MAX_CHARS or pattern.fullmatch(text) is None:
+        return False
+    if _NOT_IN_IDENTIFIER.search(text) is not None:
+        raise InputError(
+            f"identifier pattern {pattern.pattern!r} of column {column!r} fully matches a cell "
+            "holding '@' or whitespace: make the pattern in policies/data/pii.json stricter"
+        )
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
 # scanning a table
 
 
@@ -345,6 +462,8 @@ class ScanStats:
     analyzed_values: int = 0
     columns_scanned: list[str] = field(default_factory=list)
     columns_skipped: list[str] = field(default_factory=list)
+    #: per column with a declared identifier pattern: cells not analyzed (counted in ``cells``)
+    identifier_cells_skipped: dict[str, int] = field(default_factory=dict)
 
 
 #: ``{(column, entity_type): (cells, max_score, rows)}``
@@ -387,8 +506,13 @@ def scan_frame(
     prefilter: Prefilter | None = None,
     columns: Sequence[str] | None = None,
     contexts: dict[str, list[str]] | None = None,
+    identifiers: Mapping[str, re.Pattern[str]] | None = None,
 ) -> tuple[Findings, ScanStats]:
-    """Exact PII scan of ``frame`` (see the module docstring)."""
+    """Exact PII scan of ``frame`` (see the module docstring).
+
+    ``identifiers`` (``{column: pattern}``, see :func:`load_identifier_patterns`): cells of those
+    columns that are declared identifiers are counted but not analyzed.
+    """
     import numpy as np
     import pandas as pd
 
@@ -410,12 +534,23 @@ def scan_frame(
         context_index = len(context_list)
         words = (contexts or {}).get(column)
         context_list.append(words if words is not None else context_words_for_column(column))
+        pattern = (identifiers or {}).get(column)
         index_of_unique: list[tuple[int, int]] = []
+        present: list[bool] = []  # per unique: a text cell (analyzed or a declared identifier)
+        declared: list[bool] = []  # per unique: a declared identifier, not analyzed
         for value in uniques:
             text = _as_text(value)
             if text is None:
                 index_of_unique.append((-1, -1))
+                present.append(False)
+                declared.append(False)
                 continue
+            present.append(True)
+            if pattern is not None and is_declared_identifier(pattern, text, column):
+                index_of_unique.append((-1, -1))
+                declared.append(True)
+                continue
+            declared.append(False)
             item = item_of.get(text)
             if item is None:
                 item = item_of[text] = len(values)
@@ -424,10 +559,12 @@ def scan_frame(
             positions = value_contexts[item]
             position = positions.setdefault(context_index, len(positions))
             index_of_unique.append((item, position))
-        counted = np.asarray([i >= 0 for i, _ in index_of_unique], dtype=bool)
         valid = codes >= 0
-        if len(counted):
-            stats.cells += int(counted[codes[valid]].sum())
+        if len(present):
+            stats.cells += int(np.asarray(present, dtype=bool)[codes[valid]].sum())
+        if pattern is not None:
+            skipped = np.asarray(declared, dtype=bool)[codes[valid]]
+            stats.identifier_cells_skipped[column] = int(skipped.sum())
         per_column.append((column, codes, index_of_unique))
     stats.unique_values = sum(len(p) for p in value_contexts)
 
@@ -465,8 +602,13 @@ def scan_frame_reference(
     analyzer: AnalyzerEngine | None = None,
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     columns: Sequence[str] | None = None,
+    identifiers: Mapping[str, re.Pattern[str]] | None = None,
 ) -> Findings:
-    """The plain scan: ``AnalyzerEngine.analyze`` on every cell, no de-duplication, no filter."""
+    """The plain scan: ``AnalyzerEngine.analyze`` on every cell, no de-duplication, no filter.
+
+    Cells that are declared ``identifiers`` (checked cell by cell) are not analyzed, as in
+    :func:`scan_frame`.
+    """
     engine = analyzer if analyzer is not None else build_analyzer()
     scanned, _ = text_columns(frame)
     if columns is not None:
@@ -474,9 +616,12 @@ def scan_frame_reference(
     acc: dict[tuple[str | None, str], tuple[int, float, list[int]]] = {}
     for column in scanned:
         context = context_words_for_column(column)
+        pattern = (identifiers or {}).get(column)
         for row, value in enumerate(frame[column].tolist()):
             text = _as_text(value)
             if text is None:
+                continue
+            if pattern is not None and is_declared_identifier(pattern, text, column):
                 continue
             best: dict[str, float] = {}
             for entity, score in analyze_value(engine, text, context, score_threshold):
@@ -561,6 +706,9 @@ class PiiCollector:
     Settings: ``ner`` (``None`` = use a spaCy model if installed, ``True`` = require one,
     ``False`` = patterns only), ``score_threshold`` (minimum score reported), ``workers``
     (processes for large tables; default both cores), ``limits`` (file and cell size).
+
+    The council's identifier patterns for the request's dataset are read from
+    ``<policy_dir>/data/pii.json`` (``identifier_patterns``) at each collection.
     """
 
     name = "pii"
@@ -582,24 +730,32 @@ class PiiCollector:
 
     def collect(self, ctx: GateContext) -> EvidenceSection:
         limits = self.limits or TableLimits.from_settings(ctx.settings)
+        policy_dir = ctx.policy_dir if ctx.policy_dir is not None else ctx.root / "policies"
         try:
+            identifiers = load_identifier_patterns(policy_dir, ctx.request.dataset)
             analyzer = build_analyzer(ner=self.ner)
             ner_model = detect_ner_model() if self.ner is not False else None
             findings: list[dict[str, Any]] = []
             files: list[dict[str, Any]] = []
             total_cells = 0
+            skipped = dict.fromkeys(identifiers, 0)
             for view in sorted(ctx.files, key=lambda f: f.relpath):
-                entry, file_findings, cells = self._scan_file(view.public, view, analyzer, limits)
+                entry, file_findings, cells = self._scan_file(
+                    view.public, view, analyzer, limits, identifiers
+                )
                 files.append(entry)
                 findings.extend(file_findings)
                 total_cells += cells
+                for column, n in entry.get("identifier_cells_skipped", {}).items():
+                    skipped[column] += n
         except KfmGateError as err:
             raise CollectorError(f"pii: {err}") from err
         counts: dict[str, int] = {}
         for f in findings:
             counts[f["entity_type"]] = counts.get(f["entity_type"], 0) + f["cells"]
         ctx.log(
-            f"pii: {total_cells} cells scanned in {len(files)} file(s), "
+            f"pii: {total_cells} cells scanned in {len(files)} file(s) "
+            f"({sum(skipped.values())} declared identifier cells not analyzed), "
             f"{sum(counts.values())} cells with findings"
         )
         return EvidenceSection(
@@ -613,18 +769,29 @@ class PiiCollector:
                 "counts_by_type": dict(sorted(counts.items())),
                 "findings": findings,
                 "total_cells": total_cells,
+                "identifier_patterns": {c: p.pattern for c, p in identifiers.items()},
+                "identifier_cells_skipped": skipped,
                 "files": files,
             },
         )
 
     def _scan_file(
-        self, path: Path, view: Any, analyzer: AnalyzerEngine, limits: TableLimits
+        self,
+        path: Path,
+        view: Any,
+        analyzer: AnalyzerEngine,
+        limits: TableLimits,
+        identifiers: Mapping[str, re.Pattern[str]],
     ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         kind = table_kind(path, view.media_type)
         if kind is not None:
             frame = load_table(path, view.media_type, limits)
             found, stats = scan_frame(
-                frame, analyzer=analyzer, score_threshold=self.score_threshold, workers=self.workers
+                frame,
+                analyzer=analyzer,
+                score_threshold=self.score_threshold,
+                workers=self.workers,
+                identifiers=identifiers,
             )
             entry = {
                 "file": view.relpath,
@@ -635,6 +802,7 @@ class PiiCollector:
                 "analyzed_values": stats.analyzed_values,
                 "columns_scanned": stats.columns_scanned,
                 "columns_skipped": stats.columns_skipped,
+                "identifier_cells_skipped": stats.identifier_cells_skipped,
             }
             out = [
                 {

@@ -290,9 +290,11 @@ def ensure_graph(
     """The partition in the lineage graph: the gate's recorder merges it into
     ``data/graph/lineage.nt``; when it did not (a gate built without recorder), the partition
     is ingested here as ``data/graph/<dataset>/<aoi>/<day>.json``. Returns (path, written)."""
+    from kfm_gate.catalog.graph import RdfGraphSink
+
     root = root.resolve()
     graph = root / LINEAGE_GRAPH
-    if graph.is_file() and decision.decision_id in graph.read_text(encoding="utf-8"):
+    if RdfGraphSink(root).mentions(decision.decision_id):  # base file and its segments
         return graph, False
     path, _, changed = ingest_graph(root, request, decision, release)
     return path, changed

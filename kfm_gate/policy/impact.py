@@ -25,10 +25,20 @@ several policy digests are replayed once.
 Replay cannot re-run collectors: when the two policy sets ask for different obligations, the
 recorded evidence still describes the view built for the original ones. Such cases are marked
 ``obligations changed``.
+
+Speed: a run recorded from ``policy_input.json`` under the very policy digest of one side (usually
+the base) already holds that side's answer: the replay input is the recorded input (same phase-1
+input, same evidence, same day; obligations and waivers come from the same policy set), so the
+recorded decision is reused for that side instead of evaluated again. A spread sample of the
+reused cases is still evaluated, and any difference turns reuse off for the whole report. Cases
+that must be evaluated go through both phases in one engine call per batch (phase 2 sees the
+phase-1 result only when the gate's normalisation of it, validation and sorting, leaves it
+unchanged; otherwise the case is evaluated phase by phase), on two threads with an engine each.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import subprocess
@@ -65,6 +75,10 @@ class ReplayCase:
     evidence: dict[str, Any]
     recorded_outcome: str
     source: InputSource
+    #: the policy digest the run was decided under
+    policy_digest: str = ""
+    #: the recorded decision as a replay result (only for recorded inputs that reached an outcome)
+    recorded: ReplayResult | None = None
 
     @property
     def partition(self) -> str:
@@ -188,10 +202,21 @@ def _reconstruct_base_input(request_doc: Mapping[str, Any], today: dt.date) -> d
 
 def load_case(folder: Path) -> ReplayCase | str:
     """The replay case of one run folder, or the reason it cannot be replayed."""
+    return _load_case(folder)[0]
+
+
+def _load_case(folder: Path) -> tuple[ReplayCase | str, dict[str, Any] | None]:
+    """``load_case`` and the decision document it read (for the duplicate key)."""
     try:
         decision = _read(folder, "decision.json")
     except (OSError, json.JSONDecodeError) as err:
-        return f"decision.json unreadable: {err}"
+        return f"decision.json unreadable: {err}", None
+    if not isinstance(decision, dict):
+        return "decision.json is not an object", None
+    return _case_of(folder, decision), decision
+
+
+def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
     partition = decision.get("partition") or {}
     if not partition.get("aoi_key"):
         return "request was rejected (no partition)"
@@ -242,7 +267,24 @@ def load_case(folder: Path) -> ReplayCase | str:
         evidence=evidence,
         recorded_outcome=str(decision.get("outcome")),
         source=source,
+        policy_digest=str(decision.get("policy_digest") or ""),
+        recorded=_recorded_result(decision) if source == "recorded" else None,
     )
+
+
+def _recorded_result(decision: Mapping[str, Any]) -> ReplayResult | None:
+    """The recorded decision as ``_result`` reads a fresh one, or None when it cannot be.
+
+    The gate records ``violations`` with the quarantine entries already added on outcome
+    quarantine, and the obligations it passed to phase 2, so ``_result`` of the recorded
+    document equals ``_result`` of the policy's answer for the recorded input.
+    """
+    obligations = decision.get("obligations")
+    if decision.get("outcome") not in OUTCOMES or not isinstance(obligations, list):
+        return None
+    if not all(isinstance(o, Mapping) and isinstance(o.get("code"), str) for o in obligations):
+        return None
+    return _result(decision, obligations)
 
 
 def _evidence_input(evidence_doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,6 +319,17 @@ _BATCH_MODULE = f"""package {_BATCH_PACKAGE}
 obligations := [o | some c in input.cases; o := data.kfm.gate.obligations with input as c]
 
 decisions := [d | some c in input.cases; d := data.kfm.gate.decision with input as c]
+
+both := [[o, d] |
+	some c in input.cases
+	o := data.kfm.gate.obligations with input as c.base
+	phase2 := object.remove(c.base, ["obligations", "evidence", "waivers"])
+	d := data.kfm.gate.decision with input as object.union(phase2, {{
+		"obligations": o,
+		"evidence": c.evidence,
+		"waivers": input.waivers[c.base.today],
+	}})
+]
 """
 #: cases per batched evaluation
 BATCH_SIZE = 256
@@ -368,11 +421,65 @@ class ReplayEngine:
         out: list[ReplayResult] = []
         for start in range(0, len(cases), BATCH_SIZE):
             chunk = cases[start : start + BATCH_SIZE]
+            out += self._replay_chunk(chunk, as_of)
+        return out
+
+    def _replay_chunk(
+        self, chunk: Sequence[ReplayCase], as_of: dt.date | None
+    ) -> list[ReplayResult]:
+        """Both phases of every case in one engine call.
+
+        Phase 2 is given the raw phase-1 result, so a case keeps that answer only when the
+        gate's normalisation (``_obligations``) leaves the result unchanged; the others, and
+        every case of a failing batch, go phase by phase (``_replay_phased``).
+        """
+        bases = [self._base_input(c, as_of) for c in chunk]
+        days = sorted({str(b["today"]) for b in bases})
+        try:
+            waivers = {d: self.waivers(dt.date.fromisoformat(d)) for d in days}
+        except ValueError:
+            return self._replay_phased(chunk, as_of)
+        doc = {
+            "cases": [
+                {"base": b, "evidence": c.evidence} for b, c in zip(bases, chunk, strict=True)
+            ],
+            "waivers": waivers,
+        }
+        try:
+            values = self.engine.evaluate(f"{_BATCH_PACKAGE}.both", doc)
+        except KfmGateError:
+            values = None
+        if not isinstance(values, list) or len(values) != len(chunk):
+            return self._replay_phased(chunk, as_of)
+        results: list[ReplayResult | None] = []
+        for value in values:
+            raw_obligations, raw_decision = value
+            try:
+                obligations = _obligations(raw_obligations)
+            except KfmGateError:
+                results.append(None)
+                continue
+            if obligations != raw_obligations:
+                results.append(None)  # phase 2 must see the normalised obligations
+                continue
+            results.append(_result(raw_decision, obligations))
+        redo = [i for i, r in enumerate(results) if r is None]
+        if redo:
+            again = self._replay_phased([chunk[i] for i in redo], as_of)
+            for i, r in zip(redo, again, strict=True):
+                results[i] = r
+        return [r for r in results if r is not None]
+
+    def _replay_phased(
+        self, chunk: Sequence[ReplayCase], as_of: dt.date | None
+    ) -> list[ReplayResult]:
+        """Phase 1 of the chunk in one call, then phase 2 in one call (the gate's order)."""
+        out: list[ReplayResult] = []
+        if chunk:
             bases = [self._base_input(c, as_of) for c in chunk]
             raw_obligations = self._batch("obligations", bases)
             if raw_obligations is None:
-                out += [self.replay(c, as_of=as_of) for c in chunk]
-                continue
+                return [self.replay(c, as_of=as_of) for c in chunk]
             parsed: list[list[dict[str, Any]] | None] = []
             for raw in raw_obligations:
                 try:
@@ -395,7 +502,29 @@ class ReplayEngine:
 
 
 def _obligations(raw: Any) -> list[dict[str, Any]]:
-    """Phase-1 result as the gate passes it to phase 2 (validated, sorted)."""
+    """Phase-1 result as the gate passes it to phase 2 (validated, sorted).
+
+    A pure function of ``raw``: results are memoised by the canonical JSON of ``raw``
+    (most partitions of a dataset get the same obligations).
+    """
+    try:
+        key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return _obligations_uncached(raw)
+    cached = _OBLIGATIONS_CACHE.get(key)
+    if cached is None:
+        cached = _obligations_uncached(raw)  # raises before caching anything
+        if len(_OBLIGATIONS_CACHE) >= 4096:
+            _OBLIGATIONS_CACHE.clear()
+        _OBLIGATIONS_CACHE[key] = cached
+    return copy.deepcopy(cached)
+
+
+#: ``_obligations`` results by canonical JSON of the raw phase-1 result
+_OBLIGATIONS_CACHE: dict[str, list[dict[str, Any]]] = {}
+
+
+def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:
     from pydantic import ValidationError
 
     from kfm_gate.errors import PolicyEvalError
@@ -447,8 +576,15 @@ def replay_runs(
     head_label: str = "working tree",
     as_of: dt.date | None = None,
     folders: Iterable[Path] | None = None,
+    reuse_recorded: bool = True,
+    workers: int = 2,
 ) -> ImpactReport:
-    """Replay every recorded run of ``root`` under ``base`` and ``head``; list the flips."""
+    """Replay every recorded run of ``root`` under ``base`` and ``head``; list the flips.
+
+    ``reuse_recorded`` takes a side's answer from the recorded decision when the run was
+    recorded under that side's policy digest (see the module docstring); ``workers`` threads
+    evaluate, each with its own engines.
+    """
     start = time.perf_counter()
     report = ImpactReport(
         base_label=base_label,
@@ -456,73 +592,144 @@ def replay_runs(
         base_digest=base.digest,
         head_digest=head.digest,
     )
-    before_engine = ReplayEngine(base)
-    try:
-        after_engine = ReplayEngine(head)
-    except BaseException:
-        before_engine.close()
-        raise
     seen: set[tuple[str, str, str]] = set()
     cases: list[ReplayCase] = []
-    try:
-        for folder in folders if folders is not None else iter_run_folders(root):
-            report.runs_seen += 1
-            case = load_case(folder)
-            if isinstance(case, str):
-                report.skipped.append((folder.name, case))
-                continue
-            key = _dedupe_key(folder, case)
-            if key in seen:
-                report.duplicates += 1
-                continue
-            seen.add(key)
-            cases.append(case)
-        report.replayed = len(cases)
-        report.reconstructed = sum(c.source == "reconstructed" for c in cases)
-        befores, afters = _replay_both(before_engine, after_engine, cases, as_of, report)
-        for case, before, after in zip(cases, befores, afters, strict=True):
-            if before.outcome != after.outcome:
-                report.flips.append(Flip(case, before, after))
-            elif before.rules != after.rules or before.codes != after.codes:
-                report.changed_same_outcome += 1
-    finally:
-        before_engine.close()
-        after_engine.close()
+    for folder in folders if folders is not None else iter_run_folders(root):
+        report.runs_seen += 1
+        case, decision = _load_case(folder)
+        if isinstance(case, str):
+            report.skipped.append((folder.name, case))
+            continue
+        key = _dedupe_key(case, decision)
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        cases.append(case)
+    report.replayed = len(cases)
+    report.reconstructed = sum(c.source == "reconstructed" for c in cases)
+    befores, afters = _replay_both(
+        base, head, cases, as_of, reuse=reuse_recorded and as_of is None, workers=workers
+    )
+    for case, before, after in zip(cases, befores, afters, strict=True):
+        if before.outcome != after.outcome:
+            report.flips.append(Flip(case, before, after))
+        elif before.rules != after.rules or before.codes != after.codes:
+            report.changed_same_outcome += 1
     report.flips.sort(key=lambda f: (f.case.asset_key, f.case.aoi_key, f.case.time_key, f.case.run))
     report.duration_s = time.perf_counter() - start
     return report
 
 
+#: reused cases that are evaluated anyway, to check that reuse gives the evaluated answer
+REUSE_SAMPLE = 16
+
+
+def _reusable(case: ReplayCase, policies: PolicySet) -> bool:
+    return (
+        case.source == "recorded"
+        and case.recorded is not None
+        and bool(case.policy_digest)
+        and case.policy_digest == policies.digest
+    )
+
+
 def _replay_both(
-    before_engine: ReplayEngine,
-    after_engine: ReplayEngine,
+    base: PolicySet,
+    head: PolicySet,
     cases: Sequence[ReplayCase],
     as_of: dt.date | None,
-    report: ImpactReport,
+    *,
+    reuse: bool,
+    workers: int,
 ) -> tuple[list[ReplayResult], list[ReplayResult]]:
-    """Both sides; identical policy sets are evaluated once, different ones in two threads
-    (the embedded engine releases the GIL while OPA evaluates)."""
-    if report.same_policies:
-        results = before_engine.replay_many(cases, as_of=as_of)
-        return results, results
+    """Both sides. Identical policy sets are evaluated once; a side's recorded answers are
+    reused (checked on a sample); what is left is evaluated on ``workers`` threads (the
+    embedded engine releases the GIL while OPA evaluates)."""
+    sides = [base] if base.digest == head.digest else [base, head]
+    results: list[list[ReplayResult | None]] = [[None] * len(cases) for _ in sides]
+    todo: list[tuple[int, int]] = []  # (side, case index) to evaluate
+    checks: list[tuple[int, int]] = []  # reused answers evaluated anyway
+    for s, policies in enumerate(sides):
+        reused = []
+        for i, case in enumerate(cases):
+            if reuse and _reusable(case, policies):
+                results[s][i] = case.recorded
+                reused.append(i)
+            else:
+                todo.append((s, i))
+        step = max(1, len(reused) // REUSE_SAMPLE)
+        checks += [(s, i) for i in reused[::step][:REUSE_SAMPLE]]
+    evaluated = _evaluate(sides, cases, todo + checks, as_of, workers)
+    for (s, i), result in zip(todo, evaluated, strict=False):
+        results[s][i] = result
+    mismatch = [
+        (s, i)
+        for (s, i), result in zip(checks, evaluated[len(todo) :], strict=True)
+        if result != results[s][i]
+    ]
+    if mismatch:  # the recorded answers are not this replay's answers: evaluate everything
+        done = set(todo)
+        redo = [(s, i) for s in range(len(sides)) for i in range(len(cases)) if (s, i) not in done]
+        for (s, i), result in zip(redo, _evaluate(sides, cases, redo, as_of, workers), strict=True):
+            results[s][i] = result
+    final = [[r for r in side if r is not None] for side in results]
+    assert all(len(side) == len(cases) for side in final)
+    return final[0], final[-1]
+
+
+def _evaluate(
+    sides: Sequence[PolicySet],
+    cases: Sequence[ReplayCase],
+    jobs: Sequence[tuple[int, int]],
+    as_of: dt.date | None,
+    workers: int,
+) -> list[ReplayResult]:
+    """Results of ``jobs`` (side, case index), in order; split in contiguous parts, one per
+    thread, each thread with its own engine for each side it meets."""
+    if not jobs:
+        return []
+    workers = max(1, min(workers, (len(jobs) + BATCH_SIZE // 4 - 1) // (BATCH_SIZE // 4)))
+    size = -(-len(jobs) // workers)
+    parts = [jobs[k : k + size] for k in range(0, len(jobs), size)]
+
+    def run(part: Sequence[tuple[int, int]]) -> list[ReplayResult]:
+        engines: dict[int, ReplayEngine] = {}
+        out: list[ReplayResult] = []
+        try:
+            k = 0
+            while k < len(part):
+                s = part[k][0]
+                n = k
+                while n < len(part) and part[n][0] == s:
+                    n += 1
+                engine = engines.get(s)
+                if engine is None:
+                    engine = engines[s] = ReplayEngine(sides[s])
+                out += engine.replay_many([cases[i] for _, i in part[k:n]], as_of=as_of)
+                k = n
+        finally:
+            for engine in engines.values():
+                engine.close()
+        return out
+
+    if len(parts) == 1:
+        return run(parts[0])
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        after = pool.submit(after_engine.replay_many, cases, as_of=as_of)
-        before = before_engine.replay_many(cases, as_of=as_of)
-        return before, after.result()
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        futures = [pool.submit(run, part) for part in parts]
+        return [r for f in futures for r in f.result()]
 
 
-def _dedupe_key(folder: Path, case: ReplayCase) -> tuple[str, str, str]:
-    try:
-        decision = _read(folder, "decision.json")
-        return (
-            str(decision.get("request_digest")),
-            str(decision.get("evidence_digest")),
-            case.today.isoformat(),
-        )
-    except (OSError, json.JSONDecodeError):
+def _dedupe_key(case: ReplayCase, decision: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    if decision is None:
         return (case.run, "", "")
+    return (
+        str(decision.get("request_digest")),
+        str(decision.get("evidence_digest")),
+        case.today.isoformat(),
+    )
 
 
 # -- base policies from git ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,18 +11,23 @@ from typing import Any
 import pytest
 
 from kfm_gate.context import GateContext
+from kfm_gate.errors import CollectorError, InputError
 from kfm_gate.evidence.pii import (
     DEFAULT_SCORE_THRESHOLD,
+    IDENTIFIER_MAX_CHARS,
+    IDENTIFIER_PROBES,
     PiiCollector,
     analyze_value,
     build_prefilter,
+    compile_identifier_pattern,
+    load_identifier_patterns,
     scan_frame,
     scan_frame_reference,
     scan_text_file,
 )
 from kfm_gate.evidence.recognizers import build_analyzer, context_words_for_column
 from kfm_gate.evidence.tables import load_table
-from tests.evidence.conftest import seeded_sites, to_csv
+from tests.evidence.conftest import REPO, seeded_sites, to_csv
 
 ENTITIES = ["EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER"]
 
@@ -235,3 +241,216 @@ def test_value_shared_by_columns_is_scored_per_column_context(analyzer: Any) -> 
     assert stats.unique_values == 5 + 5 + 5 + 3  # distinct values per column, as before
     # a second scan gives the same findings: scoring never changes the shared raw results
     assert scan_frame(frame, analyzer=analyzer, workers=1)[0] == fast
+
+
+# -------------------------------------------------------------------------------------------
+# declared identifiers (identifier_patterns in policies/data/pii.json)
+
+ID_PATTERN_KEYS = ("site_id", "feature_id")
+
+
+@pytest.fixture(scope="module")
+def id_patterns() -> dict[str, re.Pattern[str]]:
+    return load_identifier_patterns(REPO / "policies", "historic_sites")
+
+
+def _write_patterns(policy_dir: Path, patterns: Any) -> None:
+    path = policy_dir / "data" / "pii.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["identifier_patterns"] = patterns
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _real_site_ids() -> list[str]:
+    """Every site id of the demo's raw data and of the example candidates."""
+    import csv
+
+    ids = []
+    for path in sorted((REPO / "data" / "raw").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            ids += [row["site_id"] for row in csv.DictReader(fh)]
+    for path in sorted((REPO / "examples" / "candidates").glob("*/*.geojson")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for feature in doc["features"]:
+            ids += [feature["properties"][k] for k in ID_PATTERN_KEYS if k in feature["properties"]]
+    return ids
+
+
+def test_council_identifier_patterns_cover_the_real_ids(
+    id_patterns: dict[str, re.Pattern[str]],
+) -> None:
+    from kfm_gate.orchestration.survey import COLUMNS
+
+    assert sorted(id_patterns) == sorted(ID_PATTERN_KEYS)
+    assert "site_id" in COLUMNS
+    ids = _real_site_ids()
+    assert len(ids) > 100 and any(i.count("-") == 2 for i in ids)  # both id forms are present
+    for column, pattern in id_patterns.items():
+        assert all(pattern.fullmatch(i) for i in ids), column
+        # as strict as the data allows: near misses are analyzed
+        for near in (
+            "HS-20177-20261103-0001",
+            "hs-20177-20261103-00001",
+            "hs-20177-20261333-0001",
+            "hs-19177-20261103-0001",
+            "hs-20177-0001-20261103",
+            "hs-20177-20261103-0001\n",
+            "xhs-20177-20261103-0001",
+        ):
+            assert pattern.fullmatch(near) is None, (column, near)
+
+
+def _id_frame() -> Any:
+    """Real ids, some with personal data typed into them, in both identifier columns."""
+    import pandas as pd
+
+    rows, _ = seeded_sites(rows=160)
+    typed = {
+        3: "jane.roe@example.org",
+        17: "234-56-7890",
+        29: "785-555-0142",
+        41: "hs-20177-20261103-0041@example.org",
+        53: "hs-20177-20261103-0053 785-555-0199",
+        67: "hs-20177-20261103-0067\n",
+    }
+    ids = [typed.get(i, f"hs-20177-20261103-{i + 1:04d}") for i in range(len(rows))]
+    frame = pd.DataFrame(rows, dtype=object)
+    frame["site_id"] = ids
+    frame["feature_id"] = ids[::-1]  # the same values in another order
+    frame["ref"] = [f"REF-{234 + i % 3}-56-78{i % 100:02d}" for i in range(len(rows))]
+    return frame, typed
+
+
+def test_fast_scan_equals_plain_scan_with_declared_identifiers(
+    analyzer: Any, id_patterns: dict[str, re.Pattern[str]]
+) -> None:
+    frame, typed = _id_frame()
+    # an SSN-shaped reference the test declares an identifier: skipping it changes the findings
+    identifiers = {**id_patterns, "ref": re.compile(r"REF-[0-9]{3}-56-78[0-9]{2}")}
+    fast, stats = scan_frame(frame, analyzer=analyzer, workers=1, identifiers=identifiers)
+    plain = scan_frame_reference(frame, analyzer=analyzer, identifiers=identifiers)
+    assert fast == plain
+    # the reference really skips those cells: without the declaration the refs are SSNs
+    undeclared = scan_frame_reference(frame, analyzer=analyzer, identifiers=id_patterns)
+    assert ("ref", "US_SSN") in undeclared
+    assert ("ref", "US_SSN") not in fast
+    assert {k: v for k, v in undeclared.items() if k[0] != "ref"} == fast
+    # counted cell by cell, independently of the scan
+    n = len(frame)
+    assert stats.identifier_cells_skipped == {
+        "site_id": n - len(typed),
+        "feature_id": n - len(typed),
+        "ref": n,
+    }
+    assert stats.cells == scan_frame(frame, analyzer=analyzer, workers=1)[1].cells
+
+
+def test_pii_typed_into_an_identifier_column_is_found(
+    analyzer: Any, id_patterns: dict[str, re.Pattern[str]]
+) -> None:
+    frame, _ = _id_frame()
+    fast, _ = scan_frame(frame, analyzer=analyzer, workers=1, identifiers=id_patterns)
+    n = len(frame)
+    for column, rows_of in (("site_id", lambda r: r), ("feature_id", lambda r: n - 1 - r)):
+        assert fast[(column, "EMAIL_ADDRESS")][0] == 2
+        assert fast[(column, "US_SSN")][0] == 1
+        assert fast[(column, "PHONE_NUMBER")][0] == 2
+        assert rows_of(17) in fast[(column, "US_SSN")][2]
+        assert set(fast[(column, "EMAIL_ADDRESS")][2]) == {rows_of(3), rows_of(41)}
+
+
+def test_identifier_cells_are_counted_in_the_evidence(
+    make_ctx: Callable[..., GateContext], id_patterns: dict[str, re.Pattern[str]]
+) -> None:
+    frame, typed = _id_frame()
+    ctx = make_ctx({"sites.csv": frame.to_csv(index=False)}, dataset="historic_sites")
+    data = PiiCollector(ner=False).collect(ctx).data
+    n = len(frame)
+    assert data["identifier_patterns"] == {c: p.pattern for c, p in id_patterns.items()}
+    # the CSV reader strips nothing: the id with a trailing newline is quoted and analyzed
+    assert data["identifier_cells_skipped"] == {
+        "feature_id": n - len(typed),
+        "site_id": n - len(typed),
+    }
+    assert data["files"][0]["identifier_cells_skipped"] == data["identifier_cells_skipped"]
+    assert data["files"][0]["cells"] == data["total_cells"]
+    found = {(f["column"], f["entity_type"]): f["cells"] for f in data["findings"]}
+    assert found[("site_id", "EMAIL_ADDRESS")] == 2
+    assert found[("feature_id", "US_SSN")] == 1
+    text = json.dumps(data)
+    assert "jane.roe" not in text and "234-56-7890" not in text and "0041@" not in text
+    # another dataset has no declared identifiers: every cell is analyzed
+    other = PiiCollector(ner=False).collect(make_ctx({"sites.csv": frame.to_csv(index=False)}))
+    assert other.data["identifier_patterns"] == {}
+    assert other.data["identifier_cells_skipped"] == {}
+    assert other.data["files"][0]["analyzed_values"] > data["files"][0]["analyzed_values"]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "message"),
+    [
+        ({"historic_sites": {"site_id": "hs-([0-9]{5}"}}, "does not compile"),
+        ({"historic_sites": {"site_id": ".*"}}, "also matches"),
+        ({"historic_sites": {"site_id": r"\S+"}}, "also matches"),
+        ({"historic_sites": {"site_id": r"[^@\s]+"}}, "also matches"),
+        ({"historic_sites": {"site_id": r"hs-[0-9]{5}-[0-9]{4}(\s.*)?"}}, "also matches"),
+        ({"historic_sites": {"site_id": "[0-9-]{11}"}}, "also matches"),
+        ({"historic_sites": {"site_id": ""}}, "non-empty string"),
+        ({"historic_sites": {"site_id": 5}}, "non-empty string"),
+        ({"historic_sites": ["site_id"]}, "must map column"),
+        (["historic_sites"], "must map dataset"),
+    ],
+)
+def test_bad_identifier_pattern_fails_the_collector(
+    make_ctx: Callable[..., GateContext], policy_copy: Path, patterns: Any, message: str
+) -> None:
+    _write_patterns(policy_copy, patterns)
+    ctx = make_ctx(
+        {"sites.csv": "site_id,notes\nhs-20045-0001,none\n"},
+        dataset="historic_sites",
+        policy_dir=policy_copy,
+    )
+    with pytest.raises(CollectorError, match=message) as info:
+        PiiCollector(ner=False).collect(ctx)
+    assert "identifier_patterns" in str(info.value)
+
+
+def test_pattern_matching_a_cell_with_whitespace_fails_the_scan(
+    make_ctx: Callable[..., GateContext], policy_copy: Path
+) -> None:
+    # passes the probes, but a real cell shows it lets whitespace through
+    _write_patterns(
+        policy_copy, {"historic_sites": {"site_id": r"hs-[0-9]{5}-[0-9]{4}(?: [a-z]+)?"}}
+    )
+    ok = make_ctx(
+        {"sites.csv": "site_id,notes\nhs-20045-0001,none\n"},
+        dataset="historic_sites",
+        policy_dir=policy_copy,
+    )
+    assert PiiCollector(ner=False).collect(ok).data["identifier_cells_skipped"] == {"site_id": 1}
+    bad = make_ctx(
+        {"sites.csv": "site_id,notes\nhs-20045-0001 secret,none\n"},
+        dataset="historic_sites",
+        policy_dir=policy_copy,
+    )
+    with pytest.raises(CollectorError, match="holding '@' or whitespace") as info:
+        PiiCollector(ner=False).collect(bad)
+    assert "secret" not in str(info.value)
+
+
+def test_identifier_probes_are_rejected_by_the_validation() -> None:
+    for probe in IDENTIFIER_PROBES:
+        with pytest.raises(InputError, match="also matches"):
+            compile_identifier_pattern("c", re.escape(probe))
+    assert compile_identifier_pattern("c", "hs-[0-9]{4}").fullmatch("hs-0001")
+
+
+def test_long_cells_are_never_identifiers(analyzer: Any) -> None:
+    import pandas as pd
+
+    pattern = re.compile("x[0-9]*")
+    long_value = "x" + "1" * IDENTIFIER_MAX_CHARS
+    frame = pd.DataFrame({"code": ["x12", long_value]}, dtype=object)
+    _, stats = scan_frame(frame, analyzer=analyzer, workers=1, identifiers={"code": pattern})
+    assert stats.identifier_cells_skipped == {"code": 1}
+    assert stats.cells == 2
