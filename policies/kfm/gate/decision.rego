@@ -15,8 +15,8 @@ blocking_severities := {s | some s in data.kfm.params.gate.blocking_severities}
 # title: Waived violations
 # description: Each violation an active waiver covers, citing the waiver.
 waived contains w if {
-	some v in violation
 	some wv in active_waivers
+	some v in violation
 	waiver_covers(wv, v)
 	w := {
 		"waiver_id": wv.id,
@@ -36,7 +36,9 @@ waived_keys contains [w.rule, w.code, w.msg] if some w in waived
 # METADATA
 # title: Effective violations
 # description: Violations that no active waiver covers.
-effective_violations contains v if {
+effective_violations := violation if {
+	count(waived_keys) == 0
+} else := {v |
 	some v in violation
 	not [v.rule, v.code, v.msg] in waived_keys
 }
