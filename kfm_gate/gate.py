@@ -277,11 +277,12 @@ class Gate:
         except KfmGateError as err:
             return self._record_invalid_request(raw, err, today)
 
+        policy_error: KfmGateError | None = None
         try:
             policy_digest = self.policies.digest
-        except KfmGateError as err:
+        except KfmGateError as err:  # recorded as outcome error by _run
             policy_digest = "sha256:" + "0" * 64
-            log.append(f"policy set unreadable: {err}")
+            policy_error = err
         rid = self.run_id_for(request, policy_digest)
         folder = run_folder_name(rid)
         with self.layout.run_lock(folder):
@@ -289,7 +290,7 @@ class Gate:
                 existing = self.store.load_decision(rid)
                 if existing is not None:
                     return self._reused(rid, request, existing)
-            return self._run(request, rid, policy_digest, today, log)
+            return self._run(request, rid, policy_digest, today, log, policy_error)
 
     def _run(
         self,
@@ -298,6 +299,7 @@ class Gate:
         policy_digest: str,
         today: dt.date,
         log: list[str],
+        policy_error: KfmGateError | None = None,
     ) -> GateRun:
         config = self._config(request, rid, policy_digest)
         evidence = Evidence()
@@ -314,8 +316,8 @@ class Gate:
         note(f"run {rid} partition {request.partition.aoi_key}|{request.partition.time_key}")
         note(f"asset {request.asset_key}; policy digest {policy_digest}")
         try:
-            if log and log[0].startswith("policy set unreadable"):
-                _ = self.policies  # re-raise the original error
+            if policy_error is not None:
+                raise policy_error
             engine = self.engine()
             engine_name = engine.name
             config["engine"] = {"name": engine.name, "revision": engine.revision}

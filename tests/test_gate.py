@@ -251,3 +251,12 @@ def test_invalid_waiver_file_fails_closed(root: Path) -> None:
     run = _gate(root).evaluate(dump(make_request(root)))
     assert run.decision.outcome == "error"
     assert "waiver file" in (run.decision.error or "")
+
+
+def test_missing_policy_folder_gives_error_with_record(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root / "policies")
+    run = _gate(root, collectors=[]).evaluate(dump(make_request(root)))
+    _assert_error_recorded(run, "policy folder")
+    assert run.decision.reason_codes == ("GATE_CONFIG_INVALID",)
