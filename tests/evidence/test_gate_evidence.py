@@ -100,3 +100,37 @@ def test_bad_input_blocks(root: Path, content: bytes) -> None:
     run = _gate(root).evaluate(dump(make_request(root, content=content, name="sites.csv")))
     assert run.decision.outcome == "error"
     assert run.decision.error
+
+
+def test_bad_identifier_pattern_gives_error(root: Path) -> None:
+    path = root / "policies/data/pii.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["identifier_patterns"]["historic_sites"]["site_id"] = "[^@ ]+"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    rows, _ = seeded_sites(rows=20)
+    run = _gate(root).evaluate(
+        dump(make_request(root, content=to_csv(rows).encode(), name="sites.csv"))
+    )
+    assert run.decision.outcome == "error"
+    assert "identifier_patterns" in (run.decision.error or "")
+
+
+def test_declared_identifiers_are_skipped_in_a_gate_run(root: Path) -> None:
+    rows, _ = seeded_sites(rows=40)
+    for i, row in enumerate(rows):
+        row["site_id"] = f"hs-20045-20261101-{i + 1:04d}"
+    rows[7]["site_id"] = "jane.roe@example.org"
+    run = _gate(root).evaluate(
+        dump(make_request(root, content=to_csv(rows).encode(), name="sites.csv"))
+    )
+    assert run.decision.outcome != "error", run.decision.error
+    pii = run.evidence.sections["pii"].data
+    assert pii["identifier_cells_skipped"] == {"feature_id": 0, "site_id": 39}
+    in_ids = [
+        (f["entity_type"], f["cells"], f["rows"])
+        for f in pii["findings"]
+        if f["column"] == "site_id"
+    ]
+    assert in_ids == [("EMAIL_ADDRESS", 1, [7])]
+    assert run.decision.outcome == "deny"
+    assert "PII_IN_PUBLIC_VIEW" in {v.code for v in run.decision.violations}
