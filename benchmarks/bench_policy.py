@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kfm_gate.gate import _parse_obligations, build_gate, policy_input  # noqa: E402
+from kfm_gate.gate import build_gate, parse_obligations, policy_input  # noqa: E402
 from kfm_gate.models import Evidence, EvidenceSection, join_flags  # noqa: E402
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH  # noqa: E402
 from tests.helpers import make_request, public_flags  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
 
         def gate_side() -> None:
             base = policy_input(request, flags, [], {}, today)
-            obligations = _parse_obligations(engine.evaluate(OBLIGATIONS_PATH, base))
+            obligations = parse_obligations(engine.evaluate(OBLIGATIONS_PATH, base))
             doc = {
                 **base,
                 "obligations": [o.to_json_dict() for o in obligations],

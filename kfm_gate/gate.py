@@ -326,7 +326,7 @@ class Gate:
             policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
             _note_engine_ids(engine, "obligations", config)
-            obligations = _parse_obligations(raw_obligations)
+            obligations = parse_obligations(raw_obligations)
             note(
                 f"phase 1: {len(obligations)} obligation(s): "
                 + ", ".join(o.code for o in obligations)
@@ -830,7 +830,8 @@ def policy_input(
     }
 
 
-def _parse_obligations(raw: Any) -> tuple[Obligation, ...]:
+def parse_obligations(raw: Any) -> tuple[Obligation, ...]:
+    """Validate and order a phase-1 result; PolicyEvalError when it is not obligations."""
     if isinstance(raw, Mapping):
         raw = list(raw.values())
     if not isinstance(raw, list):
@@ -841,7 +842,13 @@ def _parse_obligations(raw: Any) -> tuple[Obligation, ...]:
         obligations = [Obligation.model_validate(o) for o in raw]
     except ValidationError as err:
         raise PolicyEvalError(f"the policy returned a malformed obligation: {err}") from err
-    return tuple(sorted(obligations, key=lambda o: (o.code, o.kind, o.rule, digest(o.params))))
+    # a deterministic order (params as sorted-key JSON break ties); no digest needed here
+    return tuple(
+        sorted(
+            obligations,
+            key=lambda o: (o.code, o.kind, o.rule, json.dumps(o.params, sort_keys=True)),
+        )
+    )
 
 
 def build_gate(

@@ -525,24 +525,10 @@ _OBLIGATIONS_CACHE: dict[str, list[dict[str, Any]]] = {}
 
 
 def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:
-    from pydantic import ValidationError
+    """Exactly what the gate does with a phase-1 result (validated, sorted), as dicts."""
+    from kfm_gate.gate import parse_obligations
 
-    from kfm_gate.errors import PolicyEvalError
-    from kfm_gate.ids import digest
-    from kfm_gate.models import Obligation
-
-    if isinstance(raw, Mapping):
-        raw = list(raw.values())
-    if not isinstance(raw, list):
-        raise PolicyEvalError(
-            f"data.kfm.gate.obligations must be an array of obligations, got {type(raw).__name__}"
-        )
-    try:
-        parsed = [Obligation.model_validate(o) for o in raw]
-    except ValidationError as err:
-        raise PolicyEvalError(f"the policy returned a malformed obligation: {err}") from err
-    parsed.sort(key=lambda o: (o.code, o.kind, o.rule, digest(o.params)))
-    return [o.to_json_dict() for o in parsed]
+    return [o.to_json_dict() for o in parse_obligations(raw)]
 
 
 def _result(raw: Any, obligations: list[dict[str, Any]]) -> ReplayResult:
