@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kfm_gate import ids
 from kfm_gate.errors import InputError, PartitionKeyError
@@ -84,3 +86,51 @@ def test_partition_key_round_trip() -> None:
 
 def test_run_folder_name_has_no_colons() -> None:
     assert ids.run_folder_name("run:kfm-gate:abc") == "run_kfm-gate_abc"
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(max_codepoint=127), max_size=8), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_canonical_json_equals_rfc8785(value: object) -> None:
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:  # rfc8785 refuses it (lone surrogate): so must we
+        with pytest.raises(InputError):
+            ids.canonical_json(value)
+        return
+    assert ids.canonical_json(value) == expected
+
+
+def test_fast_path_is_taken_for_plain_documents() -> None:
+    assert ids._plain({"a": [1, "x", None, True, {"b": -3}]})
+    assert not ids._plain({"a": 1.0}) and not ids._plain({"é": 1}) and not ids._plain(2**60)
+
+
+def test_canonical_json_control_characters_and_non_ascii_keys() -> None:
+    import rfc8785
+
+    doc = {
+        "\u00e9": 1,
+        "e": '\x00\x01\x1f\b\f\n\r\t"\\/\x7f\u2028é\U0001f600',
+        "\U0001f600": 2,
+        "\uffff": 3,
+    }
+    assert ids.canonical_json(doc) == rfc8785.dumps(doc)
+    assert ids.canonical_json({"a": 1.5, "b": 1e21}) == rfc8785.dumps({"a": 1.5, "b": 1e21})
