@@ -45,22 +45,22 @@ class Layout:
             raise PathError(f"path {relpath!r} is absolute: give it relative to {self.root}")
         if any(part == ".." for part in pure.parts) or not pure.parts:
             raise PathError(f"path {relpath!r} contains '..' or is empty: paths must stay inside")
-        allowed = [(self.root / r).resolve() for r in roots]
-        target = (self.root / pure).resolve()
-        if not any(target == a or a in target.parents for a in allowed):
+        return self._inside((self.root / pure).resolve(), relpath, roots)
+
+    def _inside(self, target: Path, shown: str, roots: tuple[str, ...]) -> Path:
+        # The roots are taken literally under the (resolved) repository root: a root that is
+        # itself a link to somewhere else does not carry writes out of the repository.
+        if not any(target == a or a in target.parents for a in (self.root / r for r in roots)):
             names = ", ".join(f"{r}/" for r in roots)
-            raise PathError(
-                f"path {relpath!r} resolves to {target}, outside {names} of {self.root}"
-            )
+            raise PathError(f"path {shown!r} resolves to {target}, outside {names} of {self.root}")
         return target
 
     def check_inside(self, path: Path, *, roots: tuple[str, ...] = WRITE_ROOTS) -> Path:
         """Refuse an absolute ``path`` (links resolved) that is not under one of ``roots``."""
-        try:
-            rel = path.resolve().relative_to(self.root)
-        except ValueError as err:
-            raise PathError(f"path {path} is outside the repository {self.root}") from err
-        return self.resolve_relative(rel.as_posix(), roots=roots)
+        target = path.resolve()
+        if target != self.root and self.root not in target.parents:
+            raise PathError(f"path {path} is outside the repository {self.root}")
+        return self._inside(target, str(path), roots)
 
     def run_dir(self, folder: str) -> Path:
         """``mcp/runs/<folder>`` (not created)."""

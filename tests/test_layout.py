@@ -70,3 +70,16 @@ def test_run_lock_is_exclusive(tmp_path: Path) -> None:
     assert len(errors) == 1 and "another process" in str(errors[0])
     with layout.run_lock("run_a"):  # released
         pass
+
+
+def test_a_root_that_is_a_link_elsewhere_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "processed").symlink_to(elsewhere)
+    with pytest.raises(PathError, match="outside"):
+        Layout(repo).resolve_relative("data/processed/x.csv")
+    with pytest.raises(PathError):
+        Layout(repo).write_bytes(repo / "data" / "processed" / "x.csv", b"x")
+    assert not (elsewhere / "x.csv").exists()
