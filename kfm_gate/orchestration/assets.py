@@ -23,6 +23,7 @@ from dagster import AssetExecutionContext
 
 from kfm_gate.errors import KfmGateError
 from kfm_gate.ids import sha256_bytes
+from kfm_gate.models import Decision, PromotionRequest
 from kfm_gate.orchestration.checks import RESOURCE_KEY, build_gate_checks, latest_check_passed
 from kfm_gate.orchestration.lineage import write_failure_event
 from kfm_gate.orchestration.partitions import context_partition, partitions_def
@@ -199,6 +200,17 @@ def build_pipeline_assets(
             data_version=dg.DataVersion(str(doc["decision_id"])),
         )
 
+    def _released(
+        context: AssetExecutionContext,
+    ) -> tuple[Path, PromotionRequest, Decision, Release]:
+        """The partition's request, its allow decision (or a refusal) and its release."""
+        resource = _gate(context)
+        root = resource.repo_root
+        part = context_partition(context)
+        request = load_request(_request_path(root, part.aoi_key, part.day))
+        decision = allowed_decision(resource.gate(), request)
+        return root, request, decision, read_release(root, request, decision)
+
     @dg.asset(
         key=STAC_KEY,
         deps=[PUBLISHED_KEY],
@@ -210,12 +222,7 @@ def build_pipeline_assets(
         kinds={"stac"},
     )
     def stac_item(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        resource = _gate(context)
-        root = resource.repo_root
-        part = context_partition(context)
-        request = load_request(_request_path(root, part.aoi_key, part.day))
-        decision = allowed_decision(resource.gate(), request)
-        release = read_release(root, request, decision)
+        root, request, decision, release = _released(context)
         item, written = ensure_stac_item(root, request, decision, release)
         return dg.MaterializeResult(
             metadata={
@@ -257,12 +264,7 @@ def build_pipeline_assets(
         kinds={"json"},
     )
     def graph(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        resource = _gate(context)
-        root = resource.repo_root
-        part = context_partition(context)
-        request = load_request(_request_path(root, part.aoi_key, part.day))
-        decision = allowed_decision(resource.gate(), request)
-        release = read_release(root, request, decision)
+        root, request, decision, release = _released(context)
         path, written = ensure_graph(root, request, decision, release)
         return dg.MaterializeResult(
             metadata={
