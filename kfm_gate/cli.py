@@ -19,7 +19,8 @@ from kfm_gate.errors import KfmGateError
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def _date(value: str) -> dt.date:
+def day_argument(value: str) -> dt.date:
+    """argparse type of a ``YYYY-MM-DD`` day (shared by every subcommand that takes one)."""
     try:
         return dt.date.fromisoformat(value)
     except ValueError as err:
@@ -219,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("request", help="PromotionRequest JSON file")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--policies", help="policy folder (default: <root>/policies)")
-    p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")
+    p.add_argument("--as-of", type=day_argument, help="evaluation day (default: today, UTC)")
     p.add_argument(
         "--force", action="store_true", help="re-evaluate even if a decision is recorded"
     )
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)
 
     p = add("examples", cmd_examples, "gate the bundled example requests and print the decisions")
-    p.add_argument("--as-of", type=_date, help="evaluation day (default: today, UTC)")
+    p.add_argument("--as-of", type=day_argument, help="evaluation day (default: today, UTC)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 

@@ -15,19 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kfm_gate.cli import day_argument
 from kfm_gate.errors import ConfigError, KfmGateError
 
 EXIT_OK, EXIT_FAIL = 0, 1
 IMPACT_FORMATS = ("text", "markdown", "json")
 WAIVER_FORMATS = ("text", "markdown", "json")
 WAIVER_STATUSES = ("active", "expired", "not_yet_valid")
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from err
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -212,7 +206,9 @@ def add_policy_commands(psub: Any) -> None:
     p.add_argument("--head-label", help="name of the working policies in reports")
     p.add_argument("--format", choices=IMPACT_FORMATS, default="text")
     p.add_argument("--out", help="write the report to this file instead of stdout")
-    p.add_argument("--as-of", type=_date, help="evaluate every run on this day (default: its own)")
+    p.add_argument(
+        "--as-of", type=day_argument, help="evaluate every run on this day (default: its own)"
+    )
     p.add_argument(
         "--fail-on-flip", action="store_true", help="exit 1 when any partition changes outcome"
     )
@@ -224,7 +220,9 @@ def add_commands(sub: Any) -> None:
     wsub = waiver.add_subparsers(dest="waiver_command", required=True, metavar="SUBCOMMAND")
     p = _add(wsub, "list", cmd_waiver_list, "list waivers: active, expired and not yet valid")
     p.add_argument("--policies", help="policy folder (default: <root>/policies)")
-    p.add_argument("--as-of", type=_date, help="day the status is computed for (default: today)")
+    p.add_argument(
+        "--as-of", type=day_argument, help="day the status is computed for (default: today)"
+    )
     p.add_argument("--format", choices=WAIVER_FORMATS, default="text")
     p.add_argument(
         "--status",

@@ -7,16 +7,10 @@ Imported when the CLI starts: only the standard library at module level; the rep
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from err
+from kfm_gate.cli import day_argument
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -75,8 +69,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "for one page covering every run in the range.",
     )
     p.add_argument("run_id", nargs="?", help="run id, run folder name, or a unique prefix")
-    p.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD")
-    p.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD")
+    p.add_argument("--from", dest="date_from", type=day_argument, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", type=day_argument, metavar="YYYY-MM-DD")
     p.add_argument("--aoi", metavar="ID", help="only runs of this AOI (with --from/--to)")
     p.add_argument("--out", metavar="FILE.html", help="write the page here (default: stdout)")
     p.add_argument("--policies", help="policy folder for rule titles (default: <root>/policies)")
