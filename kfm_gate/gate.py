@@ -41,7 +41,6 @@ from kfm_gate.errors import (
 )
 from kfm_gate.ids import (
     decision_id,
-    digest,
     run_folder_name,
     run_id,
     sha256_bytes,
@@ -548,8 +547,8 @@ class Gate:
         reasons = sorted({v.code for v in violations} | {q.code for q in quarantine})
         if outcome == "quarantine":
             violations = violations + quarantine
-        return self._build_decision(
-            request=request,
+        return _build_decision(
+            **_request_fields(request),
             rid=rid,
             outcome=outcome,
             violations=violations,
@@ -557,7 +556,7 @@ class Gate:
             waived=waived,
             obligations=obligations,
             reasons=reasons,
-            evidence=evidence,
+            evidence_digest=evidence.evidence_digest,
             policy_digest=policy_digest,
             engine_name=engine_name,
             today=today,
@@ -589,8 +588,8 @@ class Gate:
         violation = Violation(
             rule="gate.error", code=code, msg=message, severity="critical", details=details
         )
-        return self._build_decision(
-            request=request,
+        return _build_decision(
+            **_request_fields(request),
             rid=rid,
             outcome="error",
             violations=(violation,),
@@ -598,54 +597,12 @@ class Gate:
             waived=(),
             obligations=obligations,
             reasons=[code],
-            evidence=evidence,
+            evidence_digest=evidence.evidence_digest,
             policy_digest=policy_digest,
             engine_name=engine_name,
             today=today,
             error=message,
         )
-
-    def _build_decision(
-        self,
-        *,
-        request: PromotionRequest,
-        rid: str,
-        outcome: str,
-        violations: tuple[Violation, ...],
-        warnings: tuple[Violation, ...],
-        waived: tuple[Waived, ...],
-        obligations: tuple[Obligation, ...],
-        reasons: list[str],
-        evidence: Evidence,
-        policy_digest: str,
-        engine_name: str,
-        today: dt.date,
-        error: str | None,
-    ) -> Decision:
-        body: dict[str, Any] = {
-            "outcome": outcome,
-            "kfm_outcome": KFM_OUTCOME[outcome],
-            "lifecycle_stage": LIFECYCLE[outcome],
-            "run_id": rid,
-            "partition": {
-                "aoi_key": request.partition.aoi_key,
-                "time_key": request.partition.time_key,
-            },
-            "asset_key": request.asset_key,
-            "violations": [v.to_json_dict() for v in violations],
-            "warnings": [w.to_json_dict() for w in warnings],
-            "waived": [w.to_json_dict() for w in waived],
-            "obligations": [o.to_json_dict() for o in obligations],
-            "reason_codes": reasons,
-            "policy_digest": policy_digest,
-            "engine": engine_name,
-            "evaluated_at": f"{today.isoformat()}T00:00:00Z",
-            "request_digest": request.request_digest,
-            "evidence_digest": evidence.evidence_digest,
-            "error": error,
-        }
-        body["decision_id"] = decision_id(rid, body)
-        return Decision.model_validate(body)
 
     def _config(self, request: PromotionRequest, rid: str, policy_digest: str) -> dict[str, Any]:
         return {
@@ -769,24 +726,20 @@ class Gate:
         violation = Violation(
             rule="gate.input", code=code, msg=str(err), severity="critical", details={}
         )
-        body: dict[str, Any] = {
-            "outcome": "error",
-            "kfm_outcome": KFM_OUTCOME["error"],
-            "lifecycle_stage": LIFECYCLE["error"],
-            "run_id": rid,
-            "partition": {},
-            "asset_key": "unknown",
-            "violations": [violation.to_json_dict()],
-            "reason_codes": [code],
-            "policy_digest": "sha256:" + "0" * 64,
-            "engine": "none",
-            "evaluated_at": f"{today.isoformat()}T00:00:00Z",
-            "request_digest": raw_digest,
-            "evidence_digest": digest({}),
-            "error": str(err),
-        }
-        body["decision_id"] = decision_id(rid, body)
-        decision = Decision.model_validate(body)
+        decision = _build_decision(
+            rid=rid,
+            outcome="error",
+            partition={},
+            asset_key="unknown",
+            request_digest=raw_digest,
+            evidence_digest=Evidence().evidence_digest,
+            violations=(violation,),
+            reasons=[code],
+            policy_digest="sha256:" + "0" * 64,
+            engine_name="none",
+            today=today,
+            error=str(err),
+        )
         files = {
             # never the raw request: it may be huge or hold sensitive values
             "request.json": dumps({"invalid": True, "size_bytes": len(data), "sha256": raw_digest}),
@@ -799,6 +752,60 @@ class Gate:
         }
         folder = self.store.write(rid, files)
         return GateRun(decision, folder, None, Evidence(), {})
+
+
+def _build_decision(
+    *,
+    rid: str,
+    outcome: str,
+    partition: Mapping[str, str],
+    asset_key: str,
+    request_digest: str,
+    evidence_digest: str,
+    violations: tuple[Violation, ...],
+    reasons: list[str],
+    policy_digest: str,
+    engine_name: str,
+    today: dt.date,
+    error: str | None,
+    warnings: tuple[Violation, ...] = (),
+    waived: tuple[Waived, ...] = (),
+    obligations: tuple[Obligation, ...] = (),
+) -> Decision:
+    """The one place a Decision is assembled; its id is a digest of everything else in it."""
+    body: dict[str, Any] = {
+        "outcome": outcome,
+        "kfm_outcome": KFM_OUTCOME[outcome],
+        "lifecycle_stage": LIFECYCLE[outcome],
+        "run_id": rid,
+        "partition": dict(partition),
+        "asset_key": asset_key,
+        "violations": [v.to_json_dict() for v in violations],
+        "warnings": [w.to_json_dict() for w in warnings],
+        "waived": [w.to_json_dict() for w in waived],
+        "obligations": [o.to_json_dict() for o in obligations],
+        "reason_codes": reasons,
+        "policy_digest": policy_digest,
+        "engine": engine_name,
+        "evaluated_at": f"{today.isoformat()}T00:00:00Z",
+        "request_digest": request_digest,
+        "evidence_digest": evidence_digest,
+        "error": error,
+    }
+    body["decision_id"] = decision_id(rid, body)
+    return Decision.model_validate(body)
+
+
+def _request_fields(request: PromotionRequest) -> dict[str, Any]:
+    """The request's part of a decision: partition, asset key, request digest."""
+    return {
+        "partition": {
+            "aoi_key": request.partition.aoi_key,
+            "time_key": request.partition.time_key,
+        },
+        "asset_key": request.asset_key,
+        "request_digest": request.request_digest,
+    }
 
 
 def _note_engine_ids(engine: PolicyEngine, phase: str, config: dict[str, Any]) -> None:
