@@ -48,7 +48,26 @@ def _compile_error(err: Exception) -> PolicyCompileError:
     )
 
 
-class EmbeddedOpaEngine:
+class PolicySetBacked:
+    """What an engine over a :class:`PolicySet` reports about it (digest, bundle revision)."""
+
+    _policies: PolicySet
+
+    @property
+    def policy_digest(self) -> str:
+        return self._policies.digest
+
+    @property
+    def revision(self) -> str:
+        """The bundle revision: the policy digest without its prefix."""
+        return self._policies.revision
+
+    @property
+    def policies(self) -> PolicySet:
+        return self._policies
+
+
+class EmbeddedOpaEngine(PolicySetBacked):
     """OPA in-process. Modules and data are loaded and compiled once, then reused."""
 
     name = "embedded-opa"
@@ -72,18 +91,6 @@ class EmbeddedOpaEngine:
         except OpaError as err:
             self._opa.close()
             raise _compile_error(err) from err
-
-    @property
-    def policy_digest(self) -> str:
-        return self._policies.digest
-
-    @property
-    def revision(self) -> str:
-        return self._policies.revision
-
-    @property
-    def policies(self) -> PolicySet:
-        return self._policies
 
     def evaluate(self, path: str, input_doc: dict[str, Any]) -> Any:
         from opa_bindings import OpaUndefinedError

@@ -41,6 +41,7 @@ from kfm_gate.errors import (
     PolicyEvalError,
 )
 from kfm_gate.policy.bundle import PolicySet
+from kfm_gate.policy.engine import PolicySetBacked
 
 if TYPE_CHECKING:
     from opa_client import OpaClient
@@ -73,7 +74,7 @@ def parse_opa_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port or (443 if tls else 8181), tls
 
 
-class OpaServerEngine:
+class OpaServerEngine(PolicySetBacked):
     """Evaluates the policy set on an OPA server (REST Data API); fails closed."""
 
     name = "opa-server"
@@ -111,19 +112,6 @@ class OpaServerEngine:
         self.pushed: tuple[str, ...] = ()
 
     # -- PolicyEngine ------------------------------------------------------------------
-
-    @property
-    def policy_digest(self) -> str:
-        return self._policies.digest
-
-    @property
-    def revision(self) -> str:
-        """The bundle revision: the policy digest without prefix (verified in bundle mode)."""
-        return self._policies.revision
-
-    @property
-    def policies(self) -> PolicySet:
-        return self._policies
 
     @property
     def last_decision_id(self) -> str | None:
