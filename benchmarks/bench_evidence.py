@@ -26,6 +26,8 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kfm_gate.orchestration.survey import SITE_TYPES  # noqa: E402
+
 SITE_WORDS = ["Fort", "Mill", "School", "Church", "Depot", "Creek", "Ridge", "Prairie", "Spring"]
 PLACES = [
     "Larned",
@@ -45,18 +47,8 @@ PLACES = [
     "Leavenworth",
     "Hays City",
 ]
-TYPES = [
-    "homestead",
-    "school",
-    "church",
-    "cemetery",
-    "trading_post",
-    "fort",
-    "mill",
-    "rail_depot",
-    "burial_mound",
-    "village_site",
-]
+#: the survey's own vocabulary (one list, kfm_gate/orchestration/survey.py)
+TYPES = list(SITE_TYPES)
 CONDITIONS = ["good", "fair", "poor", "destroyed"]
 NOTE_TEMPLATES = [
     "Foundation visible; {n} courses of limestone remain.",

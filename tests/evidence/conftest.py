@@ -13,6 +13,7 @@ import pytest
 
 from kfm_gate.context import GateContext, ViewFile
 from kfm_gate.models import Obligation, PromotionRequest
+from kfm_gate.orchestration.survey import SITE_TYPES
 
 REPO = Path(__file__).resolve().parents[2]
 ZERO = "sha256:" + "0" * 64
@@ -99,18 +100,8 @@ def policy_copy(tmp_path: Path) -> Path:
 # -------------------------------------------------------------------------------------------
 # a seeded table of historic sites with PII planted in the free-text columns
 
-TYPES = [
-    "homestead",
-    "school",
-    "church",
-    "cemetery",
-    "trading_post",
-    "fort",
-    "mill",
-    "rail_depot",
-    "burial_mound",
-    "village_site",
-]
+#: the survey's own vocabulary (one list, kfm_gate/orchestration/survey.py)
+TYPES = list(SITE_TYPES)
 PHONE_FORMATS = ["(###) ###-####", "###.###.####", "###-###-####", "+1 ###-###-####"]
 CARD_TYPES = ["visa16", "mastercard", "amex", "discover"]
 
