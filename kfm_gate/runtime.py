@@ -6,6 +6,7 @@ CLI starts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -23,17 +24,10 @@ def published_geometry(files: list[Path]) -> dict[str, Any] | None:
 
     A bbox, not the features: the catalog needs where the data is, not each (masked) point.
     """
-    xs: list[float] = []
-    ys: list[float] = []
+    from kfm_gate.catalog.stac import geometry_bbox
+    from kfm_gate.errors import RecordError
 
-    def walk(coords: Any) -> None:
-        if isinstance(coords, list | tuple) and coords and isinstance(coords[0], int | float):
-            xs.append(float(coords[0]))
-            ys.append(float(coords[1]))
-        elif isinstance(coords, list | tuple):
-            for c in coords:
-                walk(c)
-
+    boxes: list[list[float]] = []
     for path in files:
         if path.suffix not in (".geojson", ".json"):
             continue
@@ -42,11 +36,21 @@ def published_geometry(files: list[Path]) -> dict[str, Any] | None:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
         for feature in doc.get("features", []) if isinstance(doc, dict) else []:
-            geom = (feature or {}).get("geometry") or {}
-            walk(geom.get("coordinates"))
-    if not xs:
+            geom = (feature or {}).get("geometry")
+            if geom:
+                with contextlib.suppress(RecordError):  # a suppressed feature has no coordinates
+                    boxes.append(geometry_bbox(geom))
+    if not boxes:
         return None
-    w, s, e, n = (round(v, 6) for v in (min(xs), min(ys), max(xs), max(ys)))
+    w, s, e, n = (
+        round(v, 6)
+        for v in (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+    )
     if w == e and s == n:
         return {"type": "Point", "coordinates": [w, s]}
     return {
