@@ -389,13 +389,13 @@ def check_secrets_pii(root: Path) -> CheckResult:
     res.examined = len(files)
     if not files:
         return res
-    from kfm_gate.evidence.pii import _prefilter_for, analyze_value
+    from kfm_gate.evidence.pii import analyze_value, prefilter_for
     from kfm_gate.evidence.recognizers import build_analyzer
     from kfm_gate.evidence.secrets import scan_text
 
     entities = _ci_pii_entities(root)
     analyzer = build_analyzer()
-    prefilter = _prefilter_for(analyzer)
+    prefilter = prefilter_for(analyzer)
     seen: set[str] = set()  # raw lines already looked at
     verdicts: dict[str, tuple[list[str], list[str]]] = {}  # normalized line -> findings
     bad: dict[str, tuple[list[str], list[str]]] = {}  # raw line -> (secret kinds, PII types)

@@ -646,9 +646,6 @@ def prefilter_for(analyzer: AnalyzerEngine) -> Prefilter:
     return cached[1]
 
 
-_prefilter_for = prefilter_for  # the name other modules imported first
-
-
 def _workers(workers: int | None) -> int:
     if workers is not None:
         if workers < 1:
