@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kfm_gate.errors import ConfigError, LedgerError, RecordError
-from kfm_gate.ids import canonical_json
+from kfm_gate.ids import canonical_json, sha256_bytes
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -238,8 +238,7 @@ def entry_from_decision(decision: Mapping[str, Any], *, decision_digest: str) ->
     }
 
 
-def _hash(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+_hash = sha256_bytes  # entry hash: sha256 of the entry's canonical bytes
 
 
 class Ledger:
