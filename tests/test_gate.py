@@ -260,3 +260,37 @@ def test_missing_policy_folder_gives_error_with_record(root: Path) -> None:
     run = _gate(root, collectors=[]).evaluate(dump(make_request(root)))
     _assert_error_recorded(run, "policy folder")
     assert run.decision.reason_codes == ("GATE_CONFIG_INVALID",)
+
+
+def test_gates_share_the_compiled_engine_of_their_policies(root: Path, tmp_path: Path) -> None:
+    """Gates with the same policy digest reuse one compiled engine; closing a gate leaves it
+    open for the others; edited policies get their own engine."""
+    first = _gate(root, collectors=())
+    second = _gate(root, collectors=())
+    engine = first.engine()
+    assert second.engine() is engine
+    first.close()
+    run = second.evaluate(dump(make_request(root)))
+    assert run.decision.outcome in ("allow", "deny", "quarantine"), run.decision.error
+    other = tmp_path / "other"
+    other.mkdir()
+    edited = scratch_repo(other)
+    gate_json = edited / "policies/data/gate.json"
+    doc = json.loads(gate_json.read_text(encoding="utf-8"))
+    doc["blocking_severities"] = sorted({*doc["blocking_severities"], "info"})
+    gate_json.write_text(json.dumps(doc), encoding="utf-8")
+    third = _gate(edited, collectors=())
+    assert third.engine() is not engine
+    assert third.engine().policy_digest != engine.policy_digest
+
+
+def test_a_given_engine_is_closed_with_its_gate(root: Path) -> None:
+    from kfm_gate.policy import load_policy_set
+    from kfm_gate.policy.engine import EmbeddedOpaEngine
+
+    engine = EmbeddedOpaEngine(load_policy_set(root / "policies"))
+    gate = _gate(root, collectors=(), engine=engine)
+    assert gate.engine() is engine
+    gate.close()
+    with pytest.raises(Exception, match="closed"):
+        engine.evaluate("kfm.gate.decision", {})

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Literal
 
 from kfm_gate.errors import ConfigError
 from kfm_gate.policy.bundle import PolicySet
-from kfm_gate.policy.engine import PolicyEngine
+from kfm_gate.policy.engine import EmbeddedOpaEngine, PolicyEngine
 
 ENGINE_NAMES = ("embedded", "opa")
 EngineName = Literal["embedded", "opa"]
 #: seconds an OPA server may take to answer one request before the gate gives ``error``
 DEFAULT_OPA_TIMEOUT_S = 2.0
+#: compiled embedded engines kept per process (one per policy digest, most recent first)
+SHARED_ENGINES_MAX = 4
+
+_shared: OrderedDict[str, EmbeddedOpaEngine] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def shared_embedded_engine(policies: PolicySet) -> EmbeddedOpaEngine:
+    """The process's compiled embedded engine for ``policies`` (keyed by the policy digest).
+
+    Compiling the council's policy set and preparing its two queries costs ~60 ms; gates of
+    the same process with the same policies (every partition of a pipeline run, the gates a
+    Dagster resource builds) share one engine instead. The digest covers every module and
+    data file, so an edited policy set gets its own engine. Evaluation is serialized by the
+    engine's lock. Callers must not close a shared engine; an engine dropped from the cache
+    is freed by the garbage collector once no gate holds it. A compile error is not cached.
+    """
+    key = policies.digest
+    with _shared_lock:
+        found = _shared.get(key)
+        if found is not None:
+            _shared.move_to_end(key)
+            return found
+        engine = EmbeddedOpaEngine(policies)
+        _shared[key] = engine
+        while len(_shared) > SHARED_ENGINES_MAX:
+            _shared.popitem(last=False)
+        return engine
+
+
+def clear_shared_engines() -> None:
+    """Forget the shared engines (tests; they are freed when no gate holds them)."""
+    with _shared_lock:
+        _shared.clear()
 
 
 def build_engine(
