@@ -42,6 +42,13 @@ class GateContext:
     applied: Mapping[str, Any] = field(default_factory=dict)  # obligation engine reports
     settings: Mapping[str, Any] = field(default_factory=dict)  # resolved gate settings
     policy_dir: Path | None = None
+    #: run-scoped memo shared by the collectors and obligation engines of this run only: pure
+    #: results keyed by their inputs (e.g. recognizer results per distinct value), never a
+    #: decision; it is dropped with the context when the run ends
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: table columns whose values obligation engines have yet to change (empty once they ran);
+    #: ``None``: the view may still change in any way. See ``Collector.start``.
+    changing_columns: frozenset[str] | None = frozenset()
 
     def log(self, message: str) -> None:
         """Append a line to the run log (set by the gate; a no-op until then)."""
@@ -52,7 +59,16 @@ class GateContext:
 
 @runtime_checkable
 class Collector(Protocol):
-    """Produces one evidence section. Raising means the evidence is unresolved: outcome error."""
+    """Produces one evidence section. Raising means the evidence is unresolved: outcome error.
+
+    A collector may also have ``start(ctx) -> PendingSection | None``: the gate calls it
+    before the other collectors run, so its work goes on in the background (another
+    process) meanwhile; ``None`` means "call ``collect`` as usual". When the obligations only
+    change the values of some table columns, the gate first calls ``start`` before applying
+    them, with those columns in ``ctx.changing_columns``: a collector whose evidence does not
+    depend on them may start then (the public view may be read before or after the change),
+    otherwise it returns ``None`` and is started again after the obligations.
+    """
 
     name: str
 
@@ -60,8 +76,26 @@ class Collector(Protocol):
 
 
 @runtime_checkable
+class PendingSection(Protocol):
+    """Evidence being collected in the background (see :class:`Collector`)."""
+
+    def result(self, timeout: float | None = None) -> EvidenceSection:
+        """The section; raises like ``collect``, or TimeoutError past ``timeout`` seconds."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the background work (the run failed or timed out)."""
+        ...
+
+
+@runtime_checkable
 class ObligationEngine(Protocol):
-    """Applies the obligations of ``kinds`` to the public view, in place."""
+    """Applies the obligations of ``kinds`` to the public view, in place.
+
+    An engine may also have ``changed_columns(obligation) -> frozenset[str] | None``: the
+    table columns whose values (only) applying ``obligation`` may change; ``None`` or no
+    such method means it may change anything (rows, columns, geometry, files).
+    """
 
     name: str
     kinds: frozenset[str]

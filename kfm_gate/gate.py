@@ -23,6 +23,7 @@ import functools
 import json
 import platform
 import shutil
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kfm_gate.context import Collector, GateContext, ObligationEngine, ViewFile
+from kfm_gate.context import Collector, GateContext, ObligationEngine, PendingSection, ViewFile
 from kfm_gate.errors import (
     CollectorError,
     InputError,
@@ -193,6 +194,36 @@ def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> Pr
         raise InputError(f"request field {where}: {msg}{extra}") from err
 
 
+def _guarded(
+    name: str, call: Callable[..., Any], timeout: float | None = None, limit: float | None = None
+) -> Any:
+    """``call(timeout)`` (or ``call()``) with every failure turned into CollectorError."""
+    try:
+        return call() if timeout is None else call(timeout=timeout)
+    except (concurrent.futures.TimeoutError, TimeoutError) as err:
+        shown = limit if limit is not None else timeout
+        raise CollectorError(
+            f"collector {name} did not finish within {shown:g} s; "
+            "raise collector_timeout_s or make the input smaller"
+        ) from err
+    except KfmGateError:
+        raise
+    except Exception as err:
+        raise CollectorError(f"collector {name} failed: {type(err).__name__}: {err}") from err
+
+
+def _checked(name: str, section: object) -> EvidenceSection:
+    if not isinstance(section, EvidenceSection):
+        raise CollectorError(
+            f"collector {name} returned {type(section).__name__}, not an EvidenceSection"
+        )
+    if section.status == "error":
+        raise CollectorError(
+            f"collector {name} could not resolve its evidence: {section.error or 'no reason given'}"
+        )
+    return section
+
+
 class Gate:
     """Runs partitions through collectors, obligation engines and the two policy phases."""
 
@@ -210,6 +241,7 @@ class Gate:
         self.layout = Layout(settings.root)
         self.store = RunStore(self.layout)
         self._engine = engine
+        self._owns_engine = engine is not None
         self._engine_error: KfmGateError | None = None
         if collectors is None:
             from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
@@ -238,17 +270,19 @@ class Gate:
         if self._engine is None:
             if self._engine_error is not None:
                 raise self._engine_error
-            from kfm_gate.policy.engine import EmbeddedOpaEngine
+            from kfm_gate.policy.factory import shared_embedded_engine
 
             try:
-                self._engine = EmbeddedOpaEngine(self.policies)
+                self._engine = shared_embedded_engine(self.policies)
             except KfmGateError as err:
                 self._engine_error = err
                 raise
+            self._owns_engine = False
         return self._engine
 
     def close(self) -> None:
-        if self._engine is not None:
+        """Close an engine this gate was given; the process's shared engine stays open."""
+        if self._engine is not None and self._owns_engine:
             self._engine.close()
 
     # -- the flow ----------------------------------------------------------------------
@@ -343,9 +377,10 @@ class Gate:
                 settings={**self.settings.options, "_log": note},
                 policy_dir=self.settings.policy_dir,
             )
+            early = self._start_early(replace(ctx, changing_columns=self._changing(obligations)))
             applied = self._apply_obligations(ctx, obligations, note)
             ctx = replace(ctx, applied=applied)
-            evidence = self._collect(ctx, applied, note)
+            evidence = self._collect(ctx, applied, note, early)
 
             waivers = load_waivers(self.settings.policy_dir)
             decision_input = {
@@ -479,41 +514,94 @@ class Gate:
             note(f"obligations applied by {eng.name}: {', '.join(codes) or 'none'}")
         return {"applied": applied, "reports": reports}
 
+    def _changing(self, obligations: tuple[Obligation, ...]) -> frozenset[str] | None:
+        """Table columns the obligation engines are about to change (values only), or
+        ``None`` when some obligation may change the view in another way (rows, geometry)."""
+        columns: set[str] = set()
+        for ob in obligations:
+            for eng in self.obligation_engines:
+                if ob.kind not in eng.kinds:
+                    continue
+                changed = getattr(eng, "changed_columns", None)
+                found = changed(ob) if callable(changed) else None
+                if found is None:
+                    return None
+                columns.update(found)
+        return frozenset(columns)
+
+    def _start_early(self, ctx: GateContext) -> dict[str, PendingSection]:
+        """Background collectors that may start before the obligations are applied.
+
+        Only when the obligations change nothing but the values of ``ctx.changing_columns``:
+        a collector's ``start`` then returns a handle only if its evidence cannot depend on
+        those columns (e.g. a quality suite that does not read them), else ``None`` and it
+        starts after the obligations as usual.
+        """
+        if ctx.changing_columns is None:
+            return {}
+        early: dict[str, PendingSection] = {}
+        try:
+            for collector in self.collectors:
+                start = getattr(collector, "start", None)
+                if callable(start):
+                    handle = _guarded(collector.name, lambda s=start: s(ctx))
+                    if handle is not None:
+                        early[collector.name] = handle
+        except BaseException:
+            for handle in early.values():
+                handle.cancel()
+            raise
+        return early
+
     def _collect(
-        self, ctx: GateContext, applied: dict[str, Any], note: Callable[[str], None]
+        self,
+        ctx: GateContext,
+        applied: dict[str, Any],
+        note: Callable[[str], None],
+        early: dict[str, PendingSection] | None = None,
     ) -> Evidence:
+        """Run every collector; a collector with ``start`` works in the background meanwhile.
+
+        Background collectors (e.g. the quality suite in its worker process) are started
+        first (or were started before the obligations: ``early``), then the others run one
+        after another in a helper thread, each within the collector timeout, then the
+        background ones are awaited within the same timeout counted from their start.
+        Sections keep the collectors' order.
+        """
+        timeout = self.settings.collector_timeout_s
+        started = time.monotonic()
+        pending: dict[str, PendingSection] = dict(early or {})
+        results: dict[str, EvidenceSection] = {}
+        try:
+            for collector in self.collectors:
+                start = getattr(collector, "start", None)
+                if callable(start) and collector.name not in pending:
+                    handle = _guarded(collector.name, lambda s=start: s(ctx))
+                    if handle is not None:
+                        pending[collector.name] = handle
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                for collector in self.collectors:
+                    if collector.name in pending:
+                        continue
+                    future = pool.submit(collector.collect, ctx)
+                    results[collector.name] = _checked(
+                        collector.name, _guarded(collector.name, future.result, timeout)
+                    )
+                    note(f"evidence {collector.name}: {results[collector.name].status}")
+            for name in list(pending):
+                remaining = max(0.0, timeout - (time.monotonic() - started))
+                handle = pending[name]
+                results[name] = _checked(name, _guarded(name, handle.result, remaining, timeout))
+                del pending[name]
+                note(f"evidence {name}: {results[name].status}")
+        finally:
+            for handle in pending.values():  # the run failed: stop background work
+                handle.cancel()
         sections: dict[str, EvidenceSection] = {
             "obligations": EvidenceSection(collector="Gate", data=applied),
         }
-        timeout = self.settings.collector_timeout_s
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            for collector in self.collectors:
-                future = pool.submit(collector.collect, ctx)
-                try:
-                    section = future.result(timeout=timeout)
-                except concurrent.futures.TimeoutError as err:
-                    raise CollectorError(
-                        f"collector {collector.name} did not finish within {timeout:g} s; "
-                        "raise collector_timeout_s or make the input smaller"
-                    ) from err
-                except KfmGateError:
-                    raise
-                except Exception as err:
-                    raise CollectorError(
-                        f"collector {collector.name} failed: {type(err).__name__}: {err}"
-                    ) from err
-                if not isinstance(section, EvidenceSection):
-                    raise CollectorError(
-                        f"collector {collector.name} returned {type(section).__name__}, "
-                        "not an EvidenceSection"
-                    )
-                if section.status == "error":
-                    raise CollectorError(
-                        f"collector {collector.name} could not resolve its evidence: "
-                        f"{section.error or 'no reason given'}"
-                    )
-                sections[collector.name] = section
-                note(f"evidence {collector.name}: {section.status}")
+        for collector in self.collectors:
+            sections[collector.name] = results[collector.name]
         return Evidence(sections=sections)
 
     def _decision(

@@ -57,7 +57,7 @@ from kfm_gate.evidence.tables import (
     TableLimits,
     is_text_artifact,
     iter_text_lines,
-    load_table,
+    load_view_table,
     table_kind,
 )
 from kfm_gate.models import EvidenceSection
@@ -258,9 +258,13 @@ class ExactAnalysis:
     cannot match a value are not run (they would return nothing).
     """
 
+    #: values whose recognizer results are kept (only values some recognizer may match)
+    CACHE_MAX = 20_000
+
     def __init__(self, analyzer: AnalyzerEngine, prefilter: Prefilter) -> None:
         self.analyzer = analyzer
         self.prefilter = prefilter
+        self._raw: dict[str, tuple[Any, list[Any]]] = {}
         self.recognizers = list(prefilter.recognizers)
         self.entities = list(analyzer.get_supported_entities(language="en"))
         # Presidio first lets each recognizer enhance its own results; the base method returns
@@ -276,6 +280,9 @@ class ExactAnalysis:
         """``(nlp artifacts, recognizer results)``; ``None`` when no recognizer can match."""
         from presidio_analyzer import RecognizerResult
 
+        cached = self._raw.get(value)
+        if cached is not None:
+            return cached
         chosen = self.prefilter.recognizers_for(value)
         if not chosen:
             return None
@@ -294,17 +301,37 @@ class ExactAnalysis:
                 meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
                 meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, recognizer.name)
                 results.append(result)
+        if len(self._raw) < self.CACHE_MAX:
+            self._raw[value] = (nlp, results)
         return nlp, results
 
     def score(
         self, value: str, raw: tuple[Any, list[Any]], context: list[str], threshold: float
     ) -> Hits:
         """Hits of ``value`` in a column with ``context``; ``raw`` is left unchanged."""
+        kept = self.results(value, raw, context, threshold)
+        return tuple((r.entity_type, float(r.score)) for r in kept)
+
+    def results(
+        self,
+        value: str,
+        raw: tuple[Any, list[Any]],
+        context: list[str],
+        threshold: float,
+        entities: frozenset[str] | None = None,
+    ) -> list[Any]:
+        """The ``RecognizerResult`` list ``analyze`` gives for ``value`` (spans included).
+
+        ``entities`` restricts the results to those types, as ``analyze(entities=...)`` does
+        when each recognizer reports the types it supports; ``raw`` is left unchanged.
+        """
         from presidio_analyzer import EntityRecognizer
 
         nlp, results = raw
+        if entities is not None:
+            results = [r for r in results if r.entity_type in entities]
         if not results:
-            return ()
+            return []
         # the context enhancer copies a result before it boosts its score
         if self._own_enhancers:
             enhanced = self.analyzer._enhance_using_context(
@@ -319,7 +346,23 @@ class ExactAnalysis:
                 context=context,
             )
         kept = EntityRecognizer.remove_duplicates([r for r in enhanced if r.score >= threshold])
-        return tuple((r.entity_type, float(r.score)) for r in clean_results(value, kept))
+        return clean_results(value, kept)
+
+
+def exact_analysis(analyzer: AnalyzerEngine, ctx: GateContext | None = None) -> ExactAnalysis:
+    """An :class:`ExactAnalysis` of ``analyzer``; with ``ctx``, the one of this run.
+
+    The redaction engine and the PII collector of one run share it, so a value both look at
+    is recognized once (recognizer results depend on the value only). It lives in the run's
+    memo and ends with the run: nothing is reused from one run to the next.
+    """
+    if ctx is None:
+        return ExactAnalysis(analyzer, prefilter_for(analyzer))
+    key = f"pii.exact:{id(analyzer)}"
+    found = ctx.memo.get(key)
+    if not isinstance(found, ExactAnalysis) or found.analyzer is not analyzer:
+        found = ctx.memo[key] = ExactAnalysis(analyzer, prefilter_for(analyzer))
+    return found
 
 
 @dataclass
@@ -507,11 +550,13 @@ def scan_frame(
     columns: Sequence[str] | None = None,
     contexts: dict[str, list[str]] | None = None,
     identifiers: Mapping[str, re.Pattern[str]] | None = None,
+    exact: ExactAnalysis | None = None,
 ) -> tuple[Findings, ScanStats]:
     """Exact PII scan of ``frame`` (see the module docstring).
 
     ``identifiers`` (``{column: pattern}``, see :func:`load_identifier_patterns`): cells of those
-    columns that are declared identifiers are counted but not analyzed.
+    columns that are declared identifiers are counted but not analyzed. ``exact``: the run's
+    :class:`ExactAnalysis` of ``analyzer`` (see :func:`exact_analysis`).
     """
     import numpy as np
     import pandas as pd
@@ -569,7 +614,9 @@ def scan_frame(
     stats.unique_values = sum(len(p) for p in value_contexts)
 
     items: list[Item] = [(v, tuple(value_contexts[i])) for i, v in enumerate(values)]
-    state = _WorkerState(ExactAnalysis(engine, pre), float(score_threshold), context_list)
+    if exact is None or exact.analyzer is not engine or exact.prefilter is not pre:
+        exact = ExactAnalysis(engine, pre)
+    state = _WorkerState(exact, float(score_threshold), context_list)
     hits = _run_items(items, state, _workers(workers))
     stats.analyzed_values = sum(1 for per in hits for h in per if h is not None)
 
@@ -731,6 +778,7 @@ class PiiCollector:
         try:
             identifiers = load_identifier_patterns(policy_dir, ctx.request.dataset)
             analyzer = build_analyzer(ner=self.ner)
+            exact = exact_analysis(analyzer, ctx)
             ner_model = detect_ner_model() if self.ner is not False else None
             findings: list[dict[str, Any]] = []
             files: list[dict[str, Any]] = []
@@ -738,7 +786,7 @@ class PiiCollector:
             skipped = dict.fromkeys(identifiers, 0)
             for view in sorted(ctx.files, key=lambda f: f.relpath):
                 entry, file_findings, cells = self._scan_file(
-                    view.public, view, analyzer, limits, identifiers
+                    view.public, view, analyzer, limits, identifiers, exact, ctx.memo
                 )
                 files.append(entry)
                 findings.extend(file_findings)
@@ -779,16 +827,19 @@ class PiiCollector:
         analyzer: AnalyzerEngine,
         limits: TableLimits,
         identifiers: Mapping[str, re.Pattern[str]],
+        exact: ExactAnalysis,
+        memo: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         kind = table_kind(path, view.media_type)
         if kind is not None:
-            frame = load_table(path, view.media_type, limits)
+            frame = load_view_table(memo, path, view.media_type, limits)
             found, stats = scan_frame(
                 frame,
                 analyzer=analyzer,
                 score_threshold=self.score_threshold,
                 workers=self.workers,
                 identifiers=identifiers,
+                exact=exact,
             )
             entry = {
                 "file": view.relpath,

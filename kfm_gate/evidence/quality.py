@@ -26,6 +26,8 @@ ephemeral context, analytics and progress bars off.
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import difflib
 import functools
 import json
@@ -46,11 +48,24 @@ from kfm_gate.models import EvidenceSection
 if TYPE_CHECKING:
     import pandas as pd
 
+    from kfm_gate.evidence.worker import QualityWorker
+
 COLUMN_TYPES = ("string", "int", "float", "bool")
 SUITE_KEYS = frozenset(
     {"name", "dataset", "description", "columns", "sensitive_columns", "expectations", "meta"}
 )
 EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta"})
+#: table-level expectations that read only the row count and the column names
+SHAPE_ONLY_EXPECTATIONS = frozenset(
+    {
+        "expect_table_row_count_to_be_between",
+        "expect_table_row_count_to_equal",
+        "expect_table_column_count_to_be_between",
+        "expect_table_column_count_to_equal",
+        "expect_table_columns_to_match_set",
+        "expect_table_columns_to_match_ordered_list",
+    }
+)
 #: unexpected values shown per expectation (non-sensitive columns only)
 UNEXPECTED_SHOWN = 5
 UNEXPECTED_MAX_CHARS = 64
@@ -67,6 +82,22 @@ class QualitySuite:
     columns: dict[str, str]
     sensitive_columns: frozenset[str]
     expectations: tuple[dict[str, Any], ...]
+
+    def independent_of(self, columns: frozenset[str]) -> bool:
+        """Whether changing the values of ``columns`` (rows and column names unchanged) cannot
+        change this suite's results: no expectation or typed column reads them, and every
+        expectation without a column reads only the table's shape."""
+        if columns & set(self.columns):
+            return False
+        for exp in self.expectations:
+            if "row_condition" in exp["kwargs"]:
+                return False  # a condition may read any column
+            read = _columns_of(exp["kwargs"])
+            if not read and exp["type"] not in SHAPE_ONLY_EXPECTATIONS:
+                return False
+            if columns & set(read):
+                return False
+        return True
 
 
 def _gx_env() -> None:
@@ -108,7 +139,9 @@ class QualityCollector:
     """Section ``quality``: the Great Expectations suite of the dataset on its tables.
 
     Settings: ``suite_dir`` (default ``<policy_dir>/quality``), ``result_format`` (GX result
-    format, default ``BASIC``), ``limits`` (file and cell size).
+    format, default ``BASIC``), ``limits`` (file and cell size), ``process`` (run the suite in
+    the worker process beside the other collectors: ``True``/``False``; ``None`` = the
+    ``KFM_QUALITY_WORKER`` environment switch, on by default).
     """
 
     name = "quality"
@@ -119,6 +152,7 @@ class QualityCollector:
         suite_dir: Path | None = None,
         result_format: str = "BASIC",
         limits: TableLimits | None = None,
+        process: bool | None = None,
     ) -> None:
         if result_format not in ("BOOLEAN_ONLY", "BASIC", "SUMMARY"):
             raise ConfigError(
@@ -127,6 +161,7 @@ class QualityCollector:
         self.suite_dir = suite_dir
         self.result_format = result_format
         self.limits = limits
+        self.process = process
 
     # -- suite --------------------------------------------------------------------------------
 
@@ -303,6 +338,66 @@ class QualityCollector:
     # -- collector ----------------------------------------------------------------------------
 
     def collect(self, ctx: GateContext) -> EvidenceSection:
+        prepared = self._prepare(ctx)
+        if isinstance(prepared, EvidenceSection):
+            return prepared
+        suite, tables, limits = prepared
+        try:
+            files = self.evaluate_tables(suite, tables, limits)
+        except KfmGateError as err:
+            if isinstance(err, CollectorError):
+                raise
+            raise CollectorError(f"quality: {err}") from err
+        return self._section(ctx, suite, files)
+
+    def start(self, ctx: GateContext) -> PendingQuality | None:
+        """Begin the suite in the worker process (see :mod:`kfm_gate.evidence.worker`).
+
+        ``None`` when the suite runs in-process (worker off) or there is nothing to run; the
+        gate then calls :meth:`collect`. The evidence is the same either way.
+        """
+        from kfm_gate.evidence.worker import shared_worker, worker_enabled
+
+        if not worker_enabled(self.process if self.process is not None else None):
+            return None
+        if ctx.changing_columns is None:
+            return None
+        prepared = self._prepare(ctx)
+        if ctx.changing_columns and (
+            isinstance(prepared, EvidenceSection)
+            or not prepared[0].independent_of(ctx.changing_columns)
+        ):
+            return None  # the suite reads a column about to change: start after the change
+        if isinstance(prepared, EvidenceSection):
+            return PendingQuality(self, ctx, None, None, prepared)
+        suite, tables, limits = prepared
+        job = {
+            "suite_path": str(self.suite_path(ctx)),
+            "suite_digest": suite.digest,
+            "result_format": self.result_format,
+            "limits": dataclasses.asdict(limits),
+            "tables": [
+                {"path": str(v.public), "media_type": v.media_type, "relpath": v.relpath}
+                for v in tables
+            ],
+        }
+        worker = shared_worker()
+        return PendingQuality(self, ctx, suite, worker.submit(job), None, worker)
+
+    def evaluate_tables(
+        self, suite: QualitySuite, tables: list[Any], limits: TableLimits
+    ) -> list[dict[str, Any]]:
+        """Per-file evidence of ``suite`` on ``tables`` (views with public, media_type, relpath)."""
+        files = []
+        for view in tables:
+            frame = load_table(view.public, view.media_type, limits, point_columns=True)
+            files.append({"file": view.relpath, **self.validate_frame(frame, suite)})
+        return files
+
+    def _prepare(
+        self, ctx: GateContext
+    ) -> EvidenceSection | tuple[QualitySuite, list[Any], TableLimits]:
+        """The suite and tables to check, or the section when there is nothing to run."""
         path = self.suite_path(ctx)
         if not path.is_file():
             ctx.log(f"quality: no suite for dataset {ctx.request.dataset} at {path}")
@@ -339,15 +434,11 @@ class QualityCollector:
                 f"quality: dataset {ctx.request.dataset} has a suite but no table output "
                 "(CSV, Parquet, GeoJSON with role 'data'); declare the table in the request"
             )
-        files = []
-        try:
-            for view in tables:
-                frame = load_table(view.public, view.media_type, limits, point_columns=True)
-                files.append({"file": view.relpath, **self.validate_frame(frame, suite)})
-        except KfmGateError as err:
-            if isinstance(err, CollectorError):
-                raise
-            raise CollectorError(f"quality: {err}") from err
+        return suite, tables, limits
+
+    def _section(
+        self, ctx: GateContext, suite: QualitySuite, files: list[dict[str, Any]]
+    ) -> EvidenceSection:
         evaluated = sum(f["statistics"]["evaluated"] for f in files)
         successful = sum(f["statistics"]["successful"] for f in files)
         expectations = [{"file": f["file"], **e} for f in files for e in f["expectations"]]
@@ -372,6 +463,78 @@ class QualityCollector:
                 ],
             },
         )
+
+
+class PendingQuality:
+    """A suite running in the worker; :meth:`result` waits for its evidence section."""
+
+    def __init__(
+        self,
+        collector: QualityCollector,
+        ctx: GateContext,
+        suite: QualitySuite | None,
+        future: concurrent.futures.Future[dict[str, Any]] | None,
+        ready: EvidenceSection | None,
+        worker: QualityWorker | None = None,
+    ) -> None:
+        self._collector = collector
+        self._ctx = ctx
+        self._suite = suite
+        self._future = future
+        self._ready = ready
+        self._worker = worker
+
+    def result(self, timeout: float | None = None) -> EvidenceSection:
+        """The section; CollectorError when the worker failed, TimeoutError past ``timeout``."""
+        if self._ready is not None:
+            return self._ready
+        assert self._future is not None and self._suite is not None
+        try:
+            answer = self._future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            if self._worker is not None:
+                self._worker.kill()  # a worker past the timeout is stuck: the next job restarts
+            raise  # the gate reports the timeout
+        error = answer.get("error")
+        if error is not None:
+            message = str(error)
+            raise CollectorError(
+                message if message.startswith("quality") else f"quality: {message}"
+            )
+        files = answer.get("files")
+        if not isinstance(files, list):
+            raise CollectorError("quality: the worker process answered without per-file evidence")
+        return self._collector._section(self._ctx, self._suite, files)
+
+    def cancel(self) -> None:
+        """Stop waiting (the run failed elsewhere): a queued job is dropped, a running one
+        finishes in the worker and its answer is discarded (the worker stays warm)."""
+        if self._future is not None:
+            self._future.cancel()
+
+
+def run_quality_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The worker's side of :meth:`QualityCollector.start`: per-file evidence of one job."""
+    from types import SimpleNamespace
+
+    collector = QualityCollector(result_format=str(job["result_format"]))
+    suite = collector.load_suite(Path(job["suite_path"]))
+    if suite.digest != job["suite_digest"]:
+        raise CollectorError(
+            f"quality suite {suite.path} changed while the gate was running "
+            f"({job['suite_digest']} became {suite.digest}); run the gate again"
+        )
+    limits = TableLimits(**job["limits"])
+    tables = [
+        SimpleNamespace(public=Path(t["path"]), media_type=t["media_type"], relpath=t["relpath"])
+        for t in job["tables"]
+    ]
+    try:
+        return collector.evaluate_tables(suite, tables, limits)
+    except KfmGateError as err:
+        if isinstance(err, CollectorError):
+            raise
+        raise CollectorError(f"quality: {err}") from err
 
 
 # -- one Great Expectations context per process ----------------------------------------------

@@ -7,7 +7,10 @@ Obligation params (all optional)::
      "text": true}                                # also redact text artifacts line by line
 
 Spans come from the same Presidio analyzer as the PII collector, at a threshold at or below
-the collector's, and are replaced by presidio-anonymizer (``replace`` operator). A redacted
+the collector's, and are replaced by presidio-anonymizer (``replace`` operator). The spans are
+those ``AnalyzerEngine.analyze`` gives for the requested types; the recognizers run through the
+run's :class:`~kfm_gate.evidence.pii.ExactAnalysis`, which skips recognizers that provably
+cannot match and which the PII collector of the same run reuses for values left unchanged. A redacted
 value is analyzed again until nothing of the requested types is left (at most a few passes),
 so the re-scan of the public view comes back clean for those types. The report names files,
 columns and counts of cells and spans by type, never a value.
@@ -24,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from kfm_gate.context import GateContext, ViewFile
 from kfm_gate.errors import KfmGateError, ObligationError
-from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, prefilter_for
-from kfm_gate.evidence.recognizers import build_analyzer, clean_results, context_words_for_column
+from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, ExactAnalysis, exact_analysis
+from kfm_gate.evidence.recognizers import build_analyzer, context_words_for_column
 from kfm_gate.evidence.tables import (
     TableLimits,
     decode_text,
@@ -60,6 +63,13 @@ class RedactionEngine:
         self.ner = ner
         self.limits = limits
 
+    def changed_columns(self, obligation: Obligation) -> frozenset[str] | None:
+        """The columns whose cell values ``obligation`` may change (rows and columns stay)."""
+        columns = obligation.params.get("columns", [])
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            return None  # apply() will refuse it; promise nothing
+        return frozenset(columns)
+
     def apply(self, ctx: GateContext, obligations: tuple[Obligation, ...]) -> dict[str, Any]:
         limits = self.limits or TableLimits.from_settings(ctx.settings)
         applied = []
@@ -92,7 +102,7 @@ class RedactionEngine:
             raise ObligationError(f"{ob.code}: params.entities must be a list of entity types")
         analyzer = build_analyzer(ner=self.ner)
         wanted = self._entities(analyzer, entities)
-        redactor = _Redactor(analyzer, wanted, self.score_threshold)
+        redactor = _Redactor(exact_analysis(analyzer, ctx), wanted, self.score_threshold)
         files = []
         seen_columns: set[str] = set()
         for view in sorted(ctx.files, key=lambda f: f.relpath):
@@ -153,12 +163,10 @@ class RedactionEngine:
 class _Redactor:
     """Redacts one value (cached per column context and value)."""
 
-    def __init__(self, analyzer: AnalyzerEngine, entities: frozenset[str], threshold: float):
-        self.analyzer = analyzer
-        self.entities = sorted(entities)
+    def __init__(self, exact: ExactAnalysis, entities: frozenset[str], threshold: float):
+        self.exact = exact
         self.threshold = threshold
         self.anonymizer: Any = _anonymizer()
-        self.prefilter = prefilter_for(analyzer)
         self.wanted = frozenset(entities)
         self.cache: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
 
@@ -166,22 +174,14 @@ class _Redactor:
         key = (column or "", value)
         if key in self.cache:
             return self.cache[key]
-        if self.wanted.isdisjoint(self.prefilter.entities_for(value)):
-            # no recognizer of the requested types can match: analyze would find nothing
-            self.cache[key] = (value, {})
-            return value, {}
         context = context_words_for_column(column)
         text = value
         spans: dict[str, int] = {}
         for _ in range(MAX_PASSES):
-            results = self.analyzer.analyze(
-                text=text,
-                language="en",
-                entities=self.entities,
-                context=context,
-                score_threshold=self.threshold,
-            )
-            results = clean_results(text, results)
+            raw = self.exact.raw(text)
+            if raw is None:
+                break
+            results = self.exact.results(text, raw, context, self.threshold, self.wanted)
             if not results:
                 break
             for r in results:

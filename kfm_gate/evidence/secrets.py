@@ -29,7 +29,7 @@ from kfm_gate.evidence.tables import (
     TableLimits,
     is_text_artifact,
     iter_text_lines,
-    load_table,
+    load_view_table,
     table_kind,
 )
 from kfm_gate.models import EvidenceSection
@@ -201,12 +201,20 @@ def scan_text_file(
 
 
 def scan_table_file(
-    path: Path, media_type: str = "", limits: TableLimits | None = None, *, label: str | None = None
+    path: Path,
+    media_type: str = "",
+    limits: TableLimits | None = None,
+    *,
+    label: str | None = None,
+    memo: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Secrets in the string cells of a table: ``line`` is the row, ``column`` the column name."""
+    """Secrets in the string cells of a table: ``line`` is the row, ``column`` the column name.
+
+    ``memo``: the run's memo, to share the parsed table with the other collectors.
+    """
     import pandas as pd
 
-    frame = load_table(path, media_type, limits)
+    frame = load_view_table(memo, path, media_type, limits)
     findings: list[dict[str, Any]] = []
     for column in frame.columns:
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
@@ -263,7 +271,7 @@ class SecretsCollector:
             for view in sorted(ctx.files, key=lambda f: f.relpath):
                 if table_kind(view.public, view.media_type) is not None:
                     found = scan_table_file(
-                        view.public, view.media_type, limits, label=view.relpath
+                        view.public, view.media_type, limits, label=view.relpath, memo=ctx.memo
                     )
                     kind = "table"
                 elif is_text_artifact(view.public, view.media_type):

@@ -190,6 +190,36 @@ def load_table(
     )
 
 
+def load_view_table(
+    ctx_memo: dict[str, Any] | None,
+    path: Path,
+    media_type: str = "",
+    limits: TableLimits | None = None,
+) -> pd.DataFrame:
+    """:func:`load_table` of a public-view file, parsed once per run for every collector.
+
+    ``ctx_memo`` is the run's memo (:attr:`~kfm_gate.context.GateContext.memo`); collectors
+    run after the obligation engines have rewritten the view, so within one run a file's
+    size and modification time identify its content. The frame is shared: callers must not
+    modify it (copy first). Without a memo this is :func:`load_table`.
+    """
+    if ctx_memo is None:
+        return load_table(path, media_type, limits)
+    lim = limits or TableLimits()
+    try:
+        st = path.stat()
+    except OSError:
+        return load_table(path, media_type, lim)  # raises the usual InputError
+    key = (
+        f"table:{path}|{media_type}|{lim.max_file_bytes}|{lim.max_cell_chars}"
+        f"|{st.st_size}|{st.st_mtime_ns}"
+    )
+    found = ctx_memo.get(key)
+    if found is None:
+        found = ctx_memo[key] = load_table(path, media_type, lim)
+    return found
+
+
 def _cell_too_large(path: Path, row: int, column: str, size: int, limit: int) -> InputError:
     return InputError(
         f"{path}: the cell at row {row}, column {column!r} has {size} characters, more than the "
