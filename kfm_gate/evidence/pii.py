@@ -8,7 +8,9 @@ work whose answer is known:
 2. **Columns that cannot hold text are skipped**: numeric, boolean and date columns (CSV cells
    are always strings, so a CSV column is always scanned).
 3. **Sound pre-filter**: a pattern recognizer can only report a span its regular expressions
-   match, so a value none of its patterns matches cannot give it a result; Presidio's phone
+   match, so a value none of its patterns matches cannot give it a result (and a value without
+   any character a pattern needs, e.g. a digit or ``@``, cannot match it: see
+   :mod:`kfm_gate.evidence.requirements`; most values are rejected by that one cheap test); Presidio's phone
    recognizer needs a run of at least as many digits as the shortest phone number
    ``phonenumbers`` considers valid. A value no recognizer can match is not analyzed; a value
    some can match is analyzed by ``AnalyzerEngine.analyze`` restricted to their entities, which
@@ -115,8 +117,13 @@ _NOT_IN_IDENTIFIER = re.compile(r"[@\s]")
 @dataclass(frozen=True)
 class _Check:
     entities: tuple[str, ...]
-    test: Callable[[str], bool]
+    search: Callable[[str], bool]  # True when the recognizer's own expressions could match
     recognizer: int  # index in :attr:`Prefilter.recognizers`
+    #: a cheaper necessary condition of ``search`` (characters its patterns need), if any
+    quick: Callable[[str], bool] | None = None
+
+    def test(self, value: str) -> bool:
+        return (self.quick is None or self.quick(value)) and self.search(value)
 
 
 @dataclass(frozen=True)
@@ -131,10 +138,14 @@ class Prefilter:
     always: tuple[str, ...]  # entities of recognizers without a sound pre-filter
     recognizers: tuple[Any, ...] = ()
     unchecked: tuple[int, ...] = ()  # indexes of recognizers without a sound pre-filter
+    #: a necessary condition of every check (``None``: some check has none)
+    any_check: Callable[[str], bool] | None = None
 
     def entities_for(self, value: str) -> tuple[str, ...]:
         """Entities some recognizer could report in ``value``; ``()`` means none can."""
         found = set(self.always)
+        if self.any_check is not None and not self.any_check(value):
+            return tuple(sorted(found))
         for check in self.checks:
             if not found.issuperset(check.entities) and check.test(value):
                 found.update(check.entities)
@@ -142,6 +153,8 @@ class Prefilter:
 
     def recognizers_for(self, value: str) -> tuple[int, ...]:
         """Indexes (registry order) of the recognizers that could report something in ``value``."""
+        if self.any_check is not None and not self.any_check(value):
+            return tuple(self.unchecked)
         hit = [c.recognizer for c in self.checks if c.test(value)]
         if not hit and not self.unchecked:
             return ()
@@ -188,9 +201,12 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
     from presidio_analyzer import PatternRecognizer
     from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
+    from kfm_gate.evidence.requirements import necessary_syntax, necessary_test
+
     checks: list[_Check] = []
     always: set[str] = set()
     unchecked: list[int] = []
+    needs: list[tuple[str, int] | None] = []  # the requirement of every checked expression
     recognizers = tuple(analyzer.registry.get_recognizers(language="en", all_fields=True))
     for index, recognizer in enumerate(recognizers):
         entities = tuple(recognizer.supported_entities)
@@ -206,7 +222,9 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
             def pattern_test(v: str, c: list[Any] = compiled) -> bool:
                 return any(p.search(v) for p in c)
 
-            checks.append(_Check(entities, pattern_test, index))
+            own = [necessary_syntax(p.regex, flags) for p in patterns]
+            needs.extend(own)
+            checks.append(_Check(entities, pattern_test, index, necessary_test(own)))
         elif type(recognizer) is PhoneRecognizer:
             local, plus = _phone_digit_bounds(recognizer.supported_regions)
             punct = regex.escape(_VALID_PUNCTUATION, special_only=True)
@@ -219,11 +237,18 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
                     return True
                 return ("+" in v or "\uff0b" in v) and pr.search(v) is not None
 
+            needs.append((r"\d", regex.UNICODE))  # both runs start with a digit
             checks.append(_Check(entities, phone_test, index))
         else:
             always.update(entities)
             unchecked.append(index)
-    return Prefilter(tuple(checks), tuple(sorted(always)), recognizers, tuple(unchecked))
+    return Prefilter(
+        tuple(checks),
+        tuple(sorted(always)),
+        recognizers,
+        tuple(unchecked),
+        necessary_test(needs),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,13 +283,13 @@ class ExactAnalysis:
     cannot match a value are not run (they would return nothing).
     """
 
-    #: values whose recognizer results are kept (only values some recognizer may match)
+    #: distinct values whose recognizer results (or ``None``: none can match) are kept
     CACHE_MAX = 20_000
 
     def __init__(self, analyzer: AnalyzerEngine, prefilter: Prefilter) -> None:
         self.analyzer = analyzer
         self.prefilter = prefilter
-        self._raw: dict[str, tuple[Any, list[Any]]] = {}
+        self._raw: dict[str, tuple[Any, list[Any]] | None] = {}
         self.recognizers = list(prefilter.recognizers)
         self.entities = list(analyzer.get_supported_entities(language="en"))
         # Presidio first lets each recognizer enhance its own results; the base method returns
@@ -280,11 +305,12 @@ class ExactAnalysis:
         """``(nlp artifacts, recognizer results)``; ``None`` when no recognizer can match."""
         from presidio_analyzer import RecognizerResult
 
-        cached = self._raw.get(value)
-        if cached is not None:
-            return cached
+        if value in self._raw:
+            return self._raw[value]
         chosen = self.prefilter.recognizers_for(value)
         if not chosen:
+            if len(self._raw) < self.CACHE_MAX:
+                self._raw[value] = None
             return None
         nlp = self.analyzer.nlp_engine.process_text(value, "en")
         results: list[Any] = []
