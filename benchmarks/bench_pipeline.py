@@ -5,7 +5,9 @@
   the partition is allowed, the release, STAC item, DCAT and graph steps. Every repetition runs
   in a fresh copy of the scratch repository, so no run record, ledger entry or catalog file of
   an earlier repetition is reused; only per-process state is warm (imports, the compiled
-  policies, the Presidio analyzer, the Great Expectations context), after one warm-up run.
+  policies of the policy digest, the Presidio analyzer, the Great Expectations worker process
+  and its context), after one warm-up run. Recognizer results and parsed tables are shared
+  within a run only (``ctx.memo``), never across repetitions.
   Processing (candidate + request) is timed apart and not counted. Two partitions are measured:
   the default survey partition (planted quality faults: denied) and the same partition without
   faults (allowed, so the catalog work is included); the RESULT is the larger median.
