@@ -83,8 +83,9 @@ RECORDED_PACKAGES = (
 )
 
 #: what a geo-context provider returns: the policy's ``geo`` input and zone/AOI flags to join
+#: (request, repository root, the run's memo) -> (geo context, flags of the zones touched)
 GeoContextProvider = Callable[
-    [PromotionRequest, Path], tuple[dict[str, Any], list[GovernanceFlags]]
+    [PromotionRequest, Path, dict[str, Any]], tuple[dict[str, Any], list[GovernanceFlags]]
 ]
 #: called after every decision with the finished run and whether to publish its catalog entries
 Recorder = Callable[["GateRun", bool], None]
@@ -342,6 +343,7 @@ class Gate:
         policy_inputs: dict[str, Any] = {}
         flags: GovernanceFlags | None = None
         engine_name = "embedded-opa"
+        memo: dict[str, Any] = {}  # the run's memo (GateContext.memo), from the flags on
 
         def note(message: str) -> None:
             log.append(message)
@@ -354,7 +356,7 @@ class Gate:
             engine = self.engine()
             engine_name = engine.name
             config["engine"] = {"name": engine.name, "revision": engine.revision}
-            flags, flags_missing, geo = self._flags(request, note)
+            flags, flags_missing, geo = self._flags(request, note, memo)
             base_input = policy_input(request, flags, flags_missing, geo, today)
             policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
@@ -376,6 +378,7 @@ class Gate:
                 obligations=obligations,
                 settings={**self.settings.options, "_log": note},
                 policy_dir=self.settings.policy_dir,
+                memo=memo,
             )
             early = self._start_early(replace(ctx, changing_columns=self._changing(obligations)))
             applied = self._apply_obligations(ctx, obligations, note)
@@ -432,13 +435,13 @@ class Gate:
     # -- steps -------------------------------------------------------------------------
 
     def _flags(
-        self, request: PromotionRequest, note: Callable[[str], None]
+        self, request: PromotionRequest, note: Callable[[str], None], memo: dict[str, Any]
     ) -> tuple[GovernanceFlags | None, list[str], dict[str, Any]]:
         parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
         missing = sorted(i.id for i in request.inputs if i.flags is None)
         geo: dict[str, Any] = {}
         if self.geo_context is not None:
-            geo, extra = self.geo_context(request, self.layout.root)
+            geo, extra = self.geo_context(request, self.layout.root, memo)
             parts.extend(extra)
         if missing:
             note(f"inputs without flags: {', '.join(missing)}")

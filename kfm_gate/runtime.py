@@ -117,12 +117,14 @@ def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
 def build_geo_provider(registries: Any) -> GeoContextProvider:
     """The gate's geo context: AOI, zones touched (counts only), and their flags to join."""
 
-    def provide(request: PromotionRequest, root: Path) -> tuple[dict[str, Any], list[Any]]:
+    def provide(
+        request: PromotionRequest, root: Path, memo: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[Any]]:
         from kfm_gate.geo import build_geo_context, read_request_features
 
         files = [(o.path, root / o.path, o.media_type) for o in request.outputs]
         present = [(rel, path, mt) for rel, path, mt in files if path.is_file()]
-        features = read_request_features(present)
+        features = read_request_features(present, memo=memo)
         return build_geo_context(request, features, registries)
 
     return provide

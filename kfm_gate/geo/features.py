@@ -297,9 +297,26 @@ def _nan_constant(name: str) -> float:
     return float("nan")  # kept as NaN so the row can be named in the error
 
 
-def read_feature_collection(path: Path, source: str | None = None) -> FeatureSet:
-    """Read and validate a GeoJSON file (``source`` names it in errors; default: the path)."""
+def read_feature_collection(
+    path: Path, source: str | None = None, *, memo: dict[str, Any] | None = None
+) -> FeatureSet:
+    """Read and validate a GeoJSON file (``source`` names it in errors; default: the path).
+
+    ``memo``: a gate run's memo (``GateContext.memo``); the candidate is then parsed once per
+    run for the geo context and the verification. Callers must not modify the result.
+    """
     label = source or str(path)
+    if memo is not None:
+        try:
+            st = path.stat()
+        except OSError:
+            pass  # read below gives the usual error
+        else:
+            key = f"features:{path}|{label}|{st.st_size}|{st.st_mtime_ns}"
+            found = memo.get(key)
+            if not isinstance(found, FeatureSet):
+                found = memo[key] = read_feature_collection(path, source)
+            return found
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -314,7 +331,7 @@ def read_feature_collection(path: Path, source: str | None = None) -> FeatureSet
 
 
 def read_request_features(
-    files: Iterable[tuple[str, Path, str]],
+    files: Iterable[tuple[str, Path, str]], *, memo: dict[str, Any] | None = None
 ) -> FeatureSet | None:
     """The validated features of every GeoJSON output, as one set; ``None`` when none.
 
@@ -322,7 +339,7 @@ def read_request_features(
     ``ViewFile`` objects (``(f.relpath, f.candidate, f.media_type)``).
     """
     sets = [
-        read_feature_collection(path, relpath)
+        read_feature_collection(path, relpath, memo=memo)
         for relpath, path, media in files
         if is_geojson(path, media)
     ]

@@ -299,7 +299,7 @@ class GeoVerificationCollector:
             for vf in ctx.files:
                 if not is_geojson(vf.candidate, vf.media_type):
                     continue
-                candidate = read_feature_collection(vf.candidate, vf.relpath)
+                candidate = read_feature_collection(vf.candidate, vf.relpath, memo=ctx.memo)
                 public = read_feature_collection(vf.public, f"{vf.relpath} (public view)")
                 pairs = zone_pairs_for(candidate, self.registries)
                 part = verify_features(
