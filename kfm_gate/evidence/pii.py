@@ -201,12 +201,13 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
     from presidio_analyzer import PatternRecognizer
     from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
-    from kfm_gate.evidence.requirements import necessary_syntax, necessary_test
+    from kfm_gate.evidence.requirements import min_width, necessary_syntax, necessary_test
 
     checks: list[_Check] = []
     always: set[str] = set()
     unchecked: list[int] = []
     needs: list[tuple[str, int] | None] = []  # the requirement of every checked expression
+    widths: list[int] = []  # the shortest match of every check
     recognizers = tuple(analyzer.registry.get_recognizers(language="en", all_fields=True))
     for index, recognizer in enumerate(recognizers):
         entities = tuple(recognizer.supported_entities)
@@ -223,8 +224,10 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
                 return any(p.search(v) for p in c)
 
             own = [necessary_syntax(p.regex, flags) for p in patterns]
+            shortest = min(min_width(p.regex, flags) for p in patterns)
             needs.extend(own)
-            checks.append(_Check(entities, pattern_test, index, necessary_test(own)))
+            widths.append(shortest)
+            checks.append(_Check(entities, pattern_test, index, necessary_test(own, shortest)))
         elif type(recognizer) is PhoneRecognizer:
             local, plus = _phone_digit_bounds(recognizer.supported_regions)
             punct = regex.escape(_VALID_PUNCTUATION, special_only=True)
@@ -238,6 +241,7 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
                 return ("+" in v or "\uff0b" in v) and pr.search(v) is not None
 
             needs.append((r"\d", regex.UNICODE))  # both runs start with a digit
+            widths.append(min(local, plus))  # digits in a row, at the least
             checks.append(_Check(entities, phone_test, index))
         else:
             always.update(entities)
@@ -247,7 +251,7 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
         tuple(sorted(always)),
         recognizers,
         tuple(unchecked),
-        necessary_test(needs),
+        necessary_test(needs, min(widths, default=0)),
     )
 
 

@@ -157,11 +157,25 @@ def necessary_syntax(pattern: str, flags: int = 0) -> tuple[str, int] | None:
     return None if best is None else (best[1], all_flags)
 
 
+def min_width(pattern: str, flags: int = 0) -> int:
+    """The fewest characters a match of ``pattern`` has (0 when unknown): a shorter value
+    cannot match. Not used with full case folding, where one character can match two."""
+    if flags & (regex.FULLCASE | regex.V1) or any(t in pattern for t in _REGEX_ONLY):
+        return 0
+    parse_flags = flags & (re.VERBOSE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.ASCII)
+    try:
+        low = importlib.import_module("re._parser").parse(pattern, parse_flags).getwidth()[0]
+    except Exception:
+        return 0
+    return max(0, int(low))
+
+
 def necessary_test(
-    requirements: Iterable[tuple[str, int] | None],
+    requirements: Iterable[tuple[str, int] | None], shortest: int = 0
 ) -> Callable[[str], bool] | None:
-    """One test for several patterns: True when a value meets the requirement of at least
-    one of them; ``None`` when a pattern has no requirement (it must always be searched)."""
+    """One test for several patterns: True when a value has at least ``shortest`` characters
+    and meets the requirement of at least one pattern; ``None`` when a pattern has no
+    requirement (it must always be searched)."""
     by_flags: dict[int, list[str]] = {}
     for found in requirements:
         if found is None:
@@ -175,5 +189,5 @@ def necessary_test(
     ]
     if len(searches) == 1:
         (search,) = searches
-        return lambda value: search(value) is not None
-    return lambda value: any(search(value) is not None for search in searches)
+        return lambda value: len(value) >= shortest and search(value) is not None
+    return lambda value: len(value) >= shortest and any(s(value) is not None for s in searches)

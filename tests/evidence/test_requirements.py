@@ -119,3 +119,14 @@ def test_letters_are_never_a_requirement_and_digits_are_unicode() -> None:
     test = necessary_test([found])
     assert test is not None
     assert test("\u0663") and not test("K\u212a")
+
+
+def test_min_width() -> None:
+    from kfm_gate.evidence.requirements import min_width
+
+    assert min_width(r"\b\d{3}-\d{2}-\d{4}\b") == 11
+    assert min_width(r"(?i)k(a|bb)") == 2
+    assert min_width(r"x*") == 0
+    test = necessary_test([necessary_syntax(r"\d{3}-\d{2}-\d{4}")], min_width(r"\d{3}-\d{2}-\d{4}"))
+    assert test is not None
+    assert not test("1850") and test("078-05-1120")
