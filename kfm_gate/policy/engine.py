@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import PolicyCompileError, PolicyEvalError
@@ -68,12 +69,19 @@ class PolicySetBacked:
 
 
 class EmbeddedOpaEngine(PolicySetBacked):
-    """OPA in-process. Modules and data are loaded and compiled once, then reused."""
+    """OPA in-process. Modules and data are loaded and compiled once, then reused.
+
+    The bindings compile the policy set for each distinct query on its first evaluation, so
+    the constructor forces one compilation to surface errors at load time: of a throw-away
+    query, or of the documents named in ``prepare`` (which are then ready to evaluate).
+    """
 
     name = "embedded-opa"
 
-    def __init__(self, policies: PolicySet, *, include_tests: bool = False) -> None:
-        from opa_bindings import OpaEngine, OpaError
+    def __init__(
+        self, policies: PolicySet, *, include_tests: bool = False, prepare: Sequence[str] = ()
+    ) -> None:
+        from opa_bindings import OpaEngine, OpaError, OpaUndefinedError
 
         self._error_type: type[Exception] = OpaError
         self._policies = policies
@@ -87,7 +95,16 @@ class EmbeddedOpaEngine(PolicySetBacked):
                 self._opa.add_policy(rel, source)
             self._opa.add_data(policies.data, path="kfm.params")
             # OPA compiles lazily: force compilation now so errors surface at load time.
-            self._opa.eval_query("x = true")
+            if not prepare:
+                self._opa.eval_query("x = true")
+            for path in prepare:
+                try:
+                    self._opa.eval_document(path)
+                except OpaUndefinedError:
+                    pass  # compiled; undefined without an input
+                except OpaError as err:
+                    if err.code != "eval_error":
+                        raise
         except OpaError as err:
             self._opa.close()
             raise _compile_error(err) from err

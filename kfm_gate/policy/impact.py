@@ -33,19 +33,22 @@ recorded decision is reused for that side instead of evaluated again. A spread s
 reused cases is still evaluated, and any difference turns reuse off for the whole report. Cases
 that must be evaluated go through both phases in one engine call per batch (phase 2 sees the
 phase-1 result only when the gate's normalisation of it, validation and sorting, leaves it
-unchanged; otherwise the case is evaluated phase by phase), on two threads with an engine each.
+unchanged; otherwise the case is evaluated phase by phase), on two threads with an engine of
+each policy set they meet. The threads start while the run folders are still being read (runs
+are handed out 128 at a time; the engines compile meanwhile, each for the one query it runs).
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +56,12 @@ from typing import Any, Literal
 
 from kfm_gate.errors import InputError, KfmGateError, PolicyError
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
-from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
+from kfm_gate.policy.engine import (
+    DECISION_PATH,
+    OBLIGATIONS_PATH,
+    EmbeddedOpaEngine,
+    PolicyEngine,
+)
 
 #: the file the gate writes with both phase inputs (see the module docstring)
 POLICY_INPUT_FILE = "policy_input.json"
@@ -331,6 +339,7 @@ both := [[o, d] |
 	}})
 ]
 """
+_BOTH = f"{_BATCH_PACKAGE}.both"
 #: cases per batched evaluation
 BATCH_SIZE = 256
 
@@ -338,9 +347,9 @@ BATCH_SIZE = 256
 class ReplayEngine:
     """Both phases of one policy set, as the gate runs them, for recorded inputs.
 
-    Cases are evaluated in batches (one engine call per phase for many inputs, through a helper
-    module in its own package); when a batch fails or a case is undefined, each case of the
-    batch is evaluated alone so the failure stays with its case (outcome ``error``).
+    Cases are evaluated in batches (one engine call for many inputs, through a helper module in
+    its own package); when a batch fails or a case is undefined, each case of the batch is
+    evaluated alone so the failure stays with its case (outcome ``error``).
     """
 
     def __init__(self, policies: PolicySet, engine: PolicyEngine | None = None) -> None:
@@ -350,16 +359,15 @@ class ReplayEngine:
 
         self.policies = policies
         if engine is None:
-            from kfm_gate.policy.engine import EmbeddedOpaEngine
-
             helper = f"{_BATCH_PACKAGE}/batch.rego"
             engine = EmbeddedOpaEngine(
-                replace(policies, modules={**policies.modules, helper: _BATCH_MODULE})
+                replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
+                prepare=(_BOTH,),
             )
             self._batched = True
         else:
             self._batched = False
-        self.engine = engine
+        self.engine: PolicyEngine = engine
         self._waivers = load_waivers(policies.root)
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
 
@@ -446,7 +454,7 @@ class ReplayEngine:
             "waivers": waivers,
         }
         try:
-            values = self.engine.evaluate(f"{_BATCH_PACKAGE}.both", doc)
+            values = self.engine.evaluate(_BOTH, doc)
         except KfmGateError:
             values = None
         if not isinstance(values, list) or len(values) != len(chunk):
@@ -504,24 +512,27 @@ class ReplayEngine:
 def _obligations(raw: Any) -> list[dict[str, Any]]:
     """Phase-1 result as the gate passes it to phase 2 (validated, sorted).
 
-    A pure function of ``raw``: results are memoised by the canonical JSON of ``raw``
-    (most partitions of a dataset get the same obligations).
+    A pure function of ``raw``: results are memoised by the JSON text of ``raw`` (most
+    partitions of a dataset get the same obligations). The list returned is shared between
+    the calls with equal ``raw``: read it, do not change it.
     """
     try:
-        key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        key = json.dumps(raw, separators=(",", ":"))
     except (TypeError, ValueError):
         return _obligations_uncached(raw)
     cached = _OBLIGATIONS_CACHE.get(key)
     if cached is None:
         cached = _obligations_uncached(raw)  # raises before caching anything
-        if len(_OBLIGATIONS_CACHE) >= 4096:
-            _OBLIGATIONS_CACHE.clear()
-        _OBLIGATIONS_CACHE[key] = cached
-    return copy.deepcopy(cached)
+        with _OBLIGATIONS_LOCK:
+            if len(_OBLIGATIONS_CACHE) >= 4096:
+                _OBLIGATIONS_CACHE.clear()
+            _OBLIGATIONS_CACHE[key] = cached
+    return cached
 
 
-#: ``_obligations`` results by canonical JSON of the raw phase-1 result
+#: ``_obligations`` results by JSON text of the raw phase-1 result
 _OBLIGATIONS_CACHE: dict[str, list[dict[str, Any]]] = {}
+_OBLIGATIONS_LOCK = threading.Lock()
 
 
 def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:
@@ -569,7 +580,7 @@ def replay_runs(
 
     ``reuse_recorded`` takes a side's answer from the recorded decision when the run was
     recorded under that side's policy digest (see the module docstring); ``workers`` threads
-    evaluate, each with its own engines.
+    evaluate, each batch with an engine of its policy set, while the runs are still being read.
     """
     start = time.perf_counter()
     report = ImpactReport(
@@ -578,25 +589,54 @@ def replay_runs(
         base_digest=base.digest,
         head_digest=head.digest,
     )
+    sides = [base] if base.digest == head.digest else [base, head]
+    reuse = reuse_recorded and as_of is None
     seen: set[tuple[str, str, str]] = set()
     cases: list[ReplayCase] = []
-    for folder in folders if folders is not None else iter_run_folders(root):
-        report.runs_seen += 1
-        case, decision = _load_case(folder)
-        if isinstance(case, str):
-            report.skipped.append((folder.name, case))
-            continue
-        key = _dedupe_key(case, decision)
-        if key in seen:
-            report.duplicates += 1
-            continue
-        seen.add(key)
-        cases.append(case)
+    results: list[list[ReplayResult | None]] = [[] for _ in sides]
+    reused: list[list[int]] = [[] for _ in sides]
+    with _ReplayPool(sides, cases, results, as_of, workers) as pool:
+        for folder in folders if folders is not None else iter_run_folders(root):
+            report.runs_seen += 1
+            case, decision = _load_case(folder)
+            if isinstance(case, str):
+                report.skipped.append((folder.name, case))
+                continue
+            key = _dedupe_key(case, decision)
+            if key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
+            i = len(cases)
+            cases.append(case)
+            for s, policies in enumerate(sides):
+                if reuse and _reusable(case, policies):
+                    results[s].append(case.recorded)
+                    reused[s].append(i)
+                    pool.sampled(s)
+                else:
+                    results[s].append(None)
+                    pool.add(s, i)
+        pool.flush()
+        # reused answers evaluated anyway, spread over the runs
+        checks: list[tuple[int, int]] = []
+        for s, indices in enumerate(reused):
+            step = max(1, len(indices) // REUSE_SAMPLE)
+            checks += [(s, i) for i in indices[::step][:REUSE_SAMPLE]]
+        checked = pool.evaluate(checks)
+        pool.wait()
+        if any(result != results[s][i] for (s, i), result in zip(checks, checked, strict=True)):
+            # the recorded answers are not this replay's answers: evaluate everything
+            for s, indices in enumerate(reused):
+                for i in indices:
+                    results[s][i] = None
+                    pool.add(s, i)
+            pool.flush()
+            pool.wait()
+    befores, afters = ([r for r in side if r is not None] for side in (results[0], results[-1]))
+    assert len(befores) == len(afters) == len(cases)
     report.replayed = len(cases)
     report.reconstructed = sum(c.source == "reconstructed" for c in cases)
-    befores, afters = _replay_both(
-        base, head, cases, as_of, reuse=reuse_recorded and as_of is None, workers=workers
-    )
     for case, before, after in zip(cases, befores, afters, strict=True):
         if before.outcome != after.outcome:
             report.flips.append(Flip(case, before, after))
@@ -609,6 +649,8 @@ def replay_runs(
 
 #: reused cases that are evaluated anyway, to check that reuse gives the evaluated answer
 REUSE_SAMPLE = 16
+#: cases handed to a worker at a time (smaller than BATCH_SIZE: work starts while runs are read)
+CHUNK_SIZE = 128
 
 
 def _reusable(case: ReplayCase, policies: PolicySet) -> bool:
@@ -620,92 +662,130 @@ def _reusable(case: ReplayCase, policies: PolicySet) -> bool:
     )
 
 
-def _replay_both(
-    base: PolicySet,
-    head: PolicySet,
-    cases: Sequence[ReplayCase],
-    as_of: dt.date | None,
-    *,
-    reuse: bool,
-    workers: int,
-) -> tuple[list[ReplayResult], list[ReplayResult]]:
-    """Both sides. Identical policy sets are evaluated once; a side's recorded answers are
-    reused (checked on a sample); what is left is evaluated on ``workers`` threads (the
-    embedded engine releases the GIL while OPA evaluates)."""
-    sides = [base] if base.digest == head.digest else [base, head]
-    results: list[list[ReplayResult | None]] = [[None] * len(cases) for _ in sides]
-    todo: list[tuple[int, int]] = []  # (side, case index) to evaluate
-    checks: list[tuple[int, int]] = []  # reused answers evaluated anyway
-    for s, policies in enumerate(sides):
-        reused = []
-        for i, case in enumerate(cases):
-            if reuse and _reusable(case, policies):
-                results[s][i] = case.recorded
-                reused.append(i)
-            else:
-                todo.append((s, i))
-        step = max(1, len(reused) // REUSE_SAMPLE)
-        checks += [(s, i) for i in reused[::step][:REUSE_SAMPLE]]
-    evaluated = _evaluate(sides, cases, todo + checks, as_of, workers)
-    for (s, i), result in zip(todo, evaluated, strict=False):
-        results[s][i] = result
-    mismatch = [
-        (s, i)
-        for (s, i), result in zip(checks, evaluated[len(todo) :], strict=True)
-        if result != results[s][i]
-    ]
-    if mismatch:  # the recorded answers are not this replay's answers: evaluate everything
-        done = set(todo)
-        redo = [(s, i) for s in range(len(sides)) for i in range(len(cases)) if (s, i) not in done]
-        for (s, i), result in zip(redo, _evaluate(sides, cases, redo, as_of, workers), strict=True):
-            results[s][i] = result
-    final = [[r for r in side if r is not None] for side in results]
-    assert all(len(side) == len(cases) for side in final)
-    return final[0], final[-1]
+class _ReplayPool:
+    """Evaluates (side, case index) jobs on ``workers`` threads while the caller reads runs.
 
+    Jobs are queued by side and handed out ``CHUNK_SIZE`` at a time; each chunk goes to an idle
+    engine of its side (at most one engine per side and thread is compiled, some ahead of
+    time: ``warm``). The embedded engine releases the GIL while OPA compiles and evaluates, so
+    reading runs in Python and evaluating overlap. Results are written to
+    ``results[side][index]``; the first failure is raised by ``wait``.
+    """
 
-def _evaluate(
-    sides: Sequence[PolicySet],
-    cases: Sequence[ReplayCase],
-    jobs: Sequence[tuple[int, int]],
-    as_of: dt.date | None,
-    workers: int,
-) -> list[ReplayResult]:
-    """Results of ``jobs`` (side, case index), in order; split in contiguous parts, one per
-    thread, each thread with its own engine for each side it meets."""
-    if not jobs:
-        return []
-    workers = max(1, min(workers, (len(jobs) + BATCH_SIZE // 4 - 1) // (BATCH_SIZE // 4)))
-    size = -(-len(jobs) // workers)
-    parts = [jobs[k : k + size] for k in range(0, len(jobs), size)]
+    def __init__(
+        self,
+        sides: Sequence[PolicySet],
+        cases: Sequence[ReplayCase],
+        results: list[list[ReplayResult | None]],
+        as_of: dt.date | None,
+        workers: int,
+    ) -> None:
+        self._sides = sides
+        self._cases = cases
+        self._results = results
+        self._as_of = as_of
+        self._workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=self._workers)
+        self._futures: list[Future[None]] = []
+        self._pending: list[list[int]] = [[] for _ in sides]
+        self._lock = threading.Lock()
+        self._idle: list[list[ReplayEngine]] = [[] for _ in sides]
+        self._engines: list[ReplayEngine] = []
+        self._warmed = [0] * len(sides)
+        self._sampled: list[int] = []
 
-    def run(part: Sequence[tuple[int, int]]) -> list[ReplayResult]:
-        engines: dict[int, ReplayEngine] = {}
-        out: list[ReplayResult] = []
+    def __enter__(self) -> _ReplayPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for engine in self._engines:
+            engine.close()
+
+    def warm(self, side: int, engines: int) -> None:
+        """Have ``engines`` engines of ``side`` compiled ahead of their first chunk."""
+        for _ in range(min(engines, self._workers) - self._warmed[side]):
+            self._warmed[side] += 1
+            self._futures.append(self._pool.submit(self._warm, side))
+
+    def sampled(self, side: int) -> None:
+        """``side`` has reused answers, a sample of which is evaluated at the end: one engine
+        is compiled for it, after the first chunk to evaluate is under way."""
+        if side not in self._sampled:
+            self._sampled.append(side)
+
+    def add(self, side: int, index: int) -> None:
+        self.warm(side, self._workers)
+        pending = self._pending[side]
+        pending.append(index)
+        if len(pending) >= CHUNK_SIZE:
+            self._submit(side, pending)
+            self._pending[side] = []
+
+    def flush(self) -> None:
+        """Hand out what is queued, in smaller chunks so the threads finish together."""
+        for side, pending in enumerate(self._pending):
+            size = max(8, -(-len(pending) // (2 * self._workers)))
+            for k in range(0, len(pending), size):
+                self._submit(side, pending[k : k + size])
+            self._pending[side] = []
+        self._warm_sampled()
+
+    def _warm_sampled(self) -> None:
+        for side in self._sampled:
+            self.warm(side, 1)
+        self._sampled.clear()
+
+    def evaluate(self, jobs: Sequence[tuple[int, int]]) -> list[ReplayResult]:
+        """Results of ``jobs`` (side, case index), in order, without writing them anywhere."""
+        out: dict[tuple[int, int], ReplayResult] = {}
+        futures = []
+        for side in range(len(self._sides)):
+            indices = [i for s, i in jobs if s == side]
+            if indices:
+                futures.append(self._pool.submit(self._run, side, indices, out))
+        for future in futures:
+            future.result()
+        return [out[job] for job in jobs]
+
+    def wait(self) -> None:
+        futures, self._futures = self._futures, []
+        for future in futures:
+            future.result()
+
+    def _submit(self, side: int, indices: list[int]) -> None:
+        if indices:
+            self._futures.append(self._pool.submit(self._run, side, indices, None))
+            self._warm_sampled()
+
+    def _new_engine(self, side: int) -> ReplayEngine:
+        engine = ReplayEngine(self._sides[side])
+        with self._lock:
+            self._engines.append(engine)
+        return engine
+
+    def _warm(self, side: int) -> None:
+        engine = self._new_engine(side)
+        with self._lock:
+            self._idle[side].append(engine)
+
+    def _run(
+        self, side: int, indices: list[int], out: dict[tuple[int, int], ReplayResult] | None
+    ) -> None:
+        with self._lock:
+            engine = self._idle[side].pop() if self._idle[side] else None
+        if engine is None:
+            engine = self._new_engine(side)
         try:
-            k = 0
-            while k < len(part):
-                s = part[k][0]
-                n = k
-                while n < len(part) and part[n][0] == s:
-                    n += 1
-                engine = engines.get(s)
-                if engine is None:
-                    engine = engines[s] = ReplayEngine(sides[s])
-                out += engine.replay_many([cases[i] for _, i in part[k:n]], as_of=as_of)
-                k = n
+            done = engine.replay_many([self._cases[i] for i in indices], as_of=self._as_of)
         finally:
-            for engine in engines.values():
-                engine.close()
-        return out
-
-    if len(parts) == 1:
-        return run(parts[0])
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        futures = [pool.submit(run, part) for part in parts]
-        return [r for f in futures for r in f.result()]
+            with self._lock:
+                self._idle[side].append(engine)
+        for i, result in zip(indices, done, strict=True):
+            if out is None:
+                self._results[side][i] = result
+            else:
+                out[(side, i)] = result
 
 
 def _dedupe_key(case: ReplayCase, decision: Mapping[str, Any] | None) -> tuple[str, str, str]:

@@ -76,3 +76,12 @@ def test_baseline_policies_compile() -> None:
 def test_copy_of_policies_has_same_digest(tmp_path: Path) -> None:
     shutil.copytree(REPO / "policies", tmp_path / "p")
     assert load_policy_set(tmp_path / "p").digest == load_policy_set(REPO / "policies").digest
+
+
+def test_prepared_documents_compile_at_load_time(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a.rego": "package a\n\nx := input.y + 1\n"})
+    with EmbeddedOpaEngine(load_policy_set(root), prepare=("a.x", "a.missing")) as engine:
+        assert engine.evaluate("a.x", {"y": 1}) == 2
+    bad = _folder(tmp_path / "bad", {"u.rego": "package u\n\nallow if {\n  x == 1\n}\n"})
+    with pytest.raises(PolicyCompileError, match=r"u.rego:4"):
+        EmbeddedOpaEngine(load_policy_set(bad), prepare=("u.allow",))

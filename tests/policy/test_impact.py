@@ -326,3 +326,61 @@ def test_a_recorded_decision_that_disagrees_turns_reuse_off(repo: Path) -> None:
     ]
     case = load_case(folder)
     assert not isinstance(case, str) and case.recorded and case.recorded.outcome == "allow"
+
+
+def test_pipelined_replay_equals_evaluating_each_case_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small chunks and batches on two threads, runs read while others are evaluated, both
+    sides evaluated (no reuse): every case gets exactly what evaluating it alone gives."""
+    from kfm_gate.policy import impact
+    from kfm_gate.policy.impact import ReplayEngine
+
+    root = _project_repo(tmp_path)
+    base = load_policy_set(root / "policies")
+    gate_json = root / "policies/data/gate.json"
+    doc = json.loads(gate_json.read_text())
+    doc["blocking_severities"] = ["critical"]  # the head lets high-severity violations pass
+    gate_json.write_text(json.dumps(doc))
+    head = load_policy_set(root / "policies")
+    cases = [c for f in _runs(root) if not isinstance(c := load_case(f), str)]
+    alone: dict[str, tuple[Any, Any]] = {}
+    engines = ReplayEngine(base), ReplayEngine(head)
+    try:
+        for case in cases:
+            alone[case.run] = (engines[0].replay(case), engines[1].replay(case))
+    finally:
+        for engine in engines:
+            engine.close()
+    assert len({after.rules for _, after in alone.values()}) > 1
+    assert any(before != after for before, after in alone.values())
+
+    monkeypatch.setattr(impact, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(impact, "BATCH_SIZE", 1)
+    for reuse in (False, True):
+        report = replay_runs(root, base, head, reuse_recorded=reuse, workers=2)
+        assert report.replayed == len(cases) == 7
+        flips = {f.case.run: (f.before, f.after) for f in report.flips}
+        assert flips == {
+            run: pair for run, pair in alone.items() if pair[0].outcome != pair[1].outcome
+        }
+        same = sum(
+            1
+            for before, after in alone.values()
+            if before.outcome == after.outcome
+            and (before.rules != after.rules or before.codes != after.codes)
+        )
+        assert report.changed_same_outcome == same
+
+
+def test_head_policies_that_do_not_compile_fail_the_replay(repo: Path) -> None:
+    from kfm_gate.errors import PolicyCompileError
+
+    (repo / "policies/kfm/gate/broken.rego").write_text(
+        "package kfm.gate\n\nbad if {\n  x == 1\n}\n"
+    )
+    with (
+        policies_at_revision(repo / "policies", "HEAD") as base,
+        pytest.raises(PolicyCompileError, match=r"broken\.rego"),
+    ):
+        replay_runs(repo, base, load_policy_set(repo / "policies"))
