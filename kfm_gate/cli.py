@@ -7,8 +7,10 @@ Exit codes come from the result: 0 allow / pass, 1 deny / quarantine / error / f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -298,9 +300,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _restart_with_go_gc(args: argparse.Namespace) -> None:
+    """Re-run this command in a fresh process with ``GOGC`` set, for commands that declare a
+    Go GC percent (``policy impact``) when the environment sets none. The embedded OPA is Go,
+    which reads ``GOGC`` only from the environment the process started with."""
+    percent = getattr(args, "go_gc_percent", None)
+    if percent is None or "GOGC" in os.environ:
+        return
+    env = {**os.environ, "GOGC": str(percent)}
+    with contextlib.suppress(OSError):  # cannot restart: run as is
+        os.execve(sys.executable, [sys.executable, "-m", "kfm_gate", *sys.argv[1:]], env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # a real command line (tests pass argv and are never restarted)
+        _restart_with_go_gc(args)
     try:
         code: int = args.func(args)
         return code

@@ -95,3 +95,26 @@ def test_help_starts_without_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_policy_impact_restarts_with_go_gc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``policy impact`` from a real command line restarts with GOGC (Go reads it at start
+    only); a set GOGC, other commands and in-process calls with argv are left alone."""
+    import kfm_gate.cli as cli
+    from kfm_gate.policy.commands import IMPACT_GO_GC_PERCENT
+
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.setattr(cli.os, "execve", lambda exe, argv, env: calls.append((exe, argv, env)))
+    monkeypatch.setattr(sys, "argv", ["kfm-gate", "policy", "impact", "--base-dir", "b"])
+    monkeypatch.delenv("GOGC", raising=False)
+    impact = cli.build_parser().parse_args(["policy", "impact", "--base-dir", "b"])
+    cli._restart_with_go_gc(impact)
+    ((exe, argv, env),) = calls
+    assert exe == sys.executable
+    assert argv == [sys.executable, "-m", "kfm_gate", "policy", "impact", "--base-dir", "b"]
+    assert env["GOGC"] == str(IMPACT_GO_GC_PERCENT)
+    calls.clear()
+    cli._restart_with_go_gc(cli.build_parser().parse_args(["policy", "check"]))
+    monkeypatch.setenv("GOGC", "100")
+    cli._restart_with_go_gc(impact)
+    assert calls == []
