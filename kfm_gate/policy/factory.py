@@ -8,7 +8,12 @@ from typing import Literal
 
 from kfm_gate.errors import ConfigError
 from kfm_gate.policy.bundle import PolicySet
-from kfm_gate.policy.engine import EmbeddedOpaEngine, PolicyEngine
+from kfm_gate.policy.engine import (
+    DECISION_PATH,
+    OBLIGATIONS_PATH,
+    EmbeddedOpaEngine,
+    PolicyEngine,
+)
 
 ENGINE_NAMES = ("embedded", "opa")
 EngineName = Literal["embedded", "opa"]
@@ -37,7 +42,7 @@ def shared_embedded_engine(policies: PolicySet) -> EmbeddedOpaEngine:
         if found is not None:
             _shared.move_to_end(key)
             return found
-        engine = EmbeddedOpaEngine(policies)
+        engine = EmbeddedOpaEngine(policies, prepare=(OBLIGATIONS_PATH, DECISION_PATH))
         _shared[key] = engine
         while len(_shared) > SHARED_ENGINES_MAX:
             _shared.popitem(last=False)
