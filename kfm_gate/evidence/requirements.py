@@ -8,7 +8,8 @@ search of the full pattern. The requirement is compiled with the same engine (``
 same flags as the pattern, so case folding and Unicode classes (``\\d`` is every decimal digit)
 mean the same thing in both.
 
-The analysis is conservative: whatever it does not understand (look-arounds, back references,
+``engine`` is the module the pattern runs in (``regex``, as Presidio uses, or ``re``); the
+requirement is compiled with it. The analysis is conservative: whatever it does not understand (look-arounds, back references,
 scoped flags, syntax only the ``regex`` module has) gives no requirement from that part, and a
 pattern without a requirement gets no test (the full search always runs). The tree comes from
 the standard library's parser (``re._parser``, Python 3.11+); if it cannot parse a pattern,
@@ -129,11 +130,13 @@ def _requirements(nodes: Iterable[tuple[Any, Any]], flags: int) -> list[Requirem
     return found
 
 
-def necessary_syntax(pattern: str, flags: int = 0) -> tuple[str, int] | None:
+def necessary_syntax(pattern: str, flags: int = 0, engine: Any = regex) -> tuple[str, int] | None:
     """``(syntax, flags)`` of a requirement of ``pattern``: a regular expression matching one
     character, which every string the pattern can match contains; ``None`` when no selective
     requirement is found (then the full search must always run)."""
-    if any(token in pattern for token in _REGEX_ONLY) or re.search(_POSIX_CLASS, pattern):
+    if engine is regex and (
+        any(token in pattern for token in _REGEX_ONLY) or re.search(_POSIX_CLASS, pattern)
+    ):
         return None
     parse_flags = flags & (re.VERBOSE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.ASCII)
     try:
@@ -148,7 +151,7 @@ def necessary_syntax(pattern: str, flags: int = 0) -> tuple[str, int] | None:
             continue
         syntax = "|".join(str(p) for p in parts)
         try:
-            compiled = regex.compile(syntax, flags=all_flags)
+            compiled = engine.compile(syntax, flags=all_flags)
         except Exception:
             continue
         ordinary = sum(1 for ch in _ORDINARY if compiled.match(ch))
@@ -157,10 +160,12 @@ def necessary_syntax(pattern: str, flags: int = 0) -> tuple[str, int] | None:
     return None if best is None else (best[1], all_flags)
 
 
-def min_width(pattern: str, flags: int = 0) -> int:
+def min_width(pattern: str, flags: int = 0, engine: Any = regex) -> int:
     """The fewest characters a match of ``pattern`` has (0 when unknown): a shorter value
     cannot match. Not used with full case folding, where one character can match two."""
-    if flags & (regex.FULLCASE | regex.V1) or any(t in pattern for t in _REGEX_ONLY):
+    if engine is regex and (
+        flags & (regex.FULLCASE | regex.V1) or any(t in pattern for t in _REGEX_ONLY)
+    ):
         return 0
     parse_flags = flags & (re.VERBOSE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.ASCII)
     try:
@@ -171,7 +176,7 @@ def min_width(pattern: str, flags: int = 0) -> int:
 
 
 def necessary_test(
-    requirements: Iterable[tuple[str, int] | None], shortest: int = 0
+    requirements: Iterable[tuple[str, int] | None], shortest: int = 0, engine: Any = regex
 ) -> Callable[[str], bool] | None:
     """One test for several patterns: True when a value has at least ``shortest`` characters
     and meets the requirement of at least one pattern; ``None`` when a pattern has no
@@ -184,7 +189,7 @@ def necessary_test(
     if not by_flags:
         return None
     searches = [
-        regex.compile("|".join(f"(?:{s})" for s in sorted(set(group))), flags=f).search
+        engine.compile("|".join(f"(?:{s})" for s in sorted(set(group))), flags=f).search
         for f, group in sorted(by_flags.items())
     ]
     if len(searches) == 1:

@@ -15,10 +15,11 @@ line and ``column`` the 1-based character of the first match; for a table ``line
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,42 @@ def _high_entropy(token: str) -> bool:
     return classes == 3 and shannon_entropy(token) >= ENTROPY_THRESHOLD
 
 
+@functools.lru_cache(maxsize=1)
+def _could_hold_secret() -> Callable[[str], bool]:
+    """A sound, cheap test: False when no rule and no high-entropy run can match ``text``.
+
+    A rule can only match text with at least as many characters as its shortest match and,
+    when its expression needs one of some characters (``=``, ``:``, ``_``...), one of them
+    (see :mod:`kfm_gate.evidence.requirements`); a high-entropy run has 24+ characters.
+    """
+    from kfm_gate.evidence.requirements import min_width, necessary_syntax, necessary_test
+
+    long_enough = min_width(_ENTROPY_CANDIDATE.pattern, _ENTROPY_CANDIDATE.flags, re)
+    needs: list[tuple[str, int] | None] = []
+    shortest: list[int] = []
+    for rule in RULES:
+        width = min_width(rule.pattern.pattern, rule.pattern.flags, re)
+        need = necessary_syntax(rule.pattern.pattern, rule.pattern.flags, re)
+        if need is None:
+            long_enough = min(long_enough, width)
+        else:
+            needs.append(need)
+            shortest.append(width)
+    test = necessary_test(needs, min(shortest, default=0), re)
+    if test is None:
+        return lambda text: len(text) >= long_enough
+    return lambda text: len(text) >= long_enough or test(text)
+
+
 def scan_text(text: str) -> list[tuple[str, int]]:
     """``(type, 0-based offset)`` of every secret in ``text``, in order of offset."""
+    if not _could_hold_secret()(text):
+        return []
+    return scan_text_every_rule(text)
+
+
+def scan_text_every_rule(text: str) -> list[tuple[str, int]]:
+    """:func:`scan_text` without the pre-filter (every rule searched; the reference)."""
     hits: list[tuple[str, int]] = []
     covered: list[tuple[int, int]] = []
     for rule in RULES:

@@ -7,9 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kfm_gate.context import GateContext
-from kfm_gate.evidence.secrets import SecretsCollector, scan_text, scan_text_file
+from kfm_gate.evidence.secrets import (
+    SecretsCollector,
+    scan_text,
+    scan_text_every_rule,
+    scan_text_file,
+)
 
 # assembled at run time so that this file itself holds no credential-shaped literal
 PEM = "-----BEGIN " + "OPENSSH PRIVATE KEY-----"
@@ -83,3 +90,26 @@ def test_scan_text_file_for_ci(tmp_path: Path) -> None:
     assert scan_text_file(path, label="report.md") == [
         {"type": "PRIVATE_KEY", "file": "report.md", "line": 2, "column": 1, "count": 1}
     ]
+
+
+#: pieces of text, secret-shaped ones included, joined at random
+SECRET_TEXT = st.lists(
+    st.sampled_from(
+        [*"aAzZ019_-=:./+@ '\"", "ghp_", "xoxb-", "AKIA", "eyJ", "-----BEGIN ", "password", "AIza"]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(SECRET_TEXT)
+def test_prefilter_never_hides_a_finding(text: str) -> None:
+    """The cheap pre-test (length, needed characters) only skips text no rule can match."""
+    assert scan_text(text) == scan_text_every_rule(text)
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_prefilter_keeps_every_sample(kind: str) -> None:
+    for text in (SAMPLES[kind], SAMPLES[kind].split(" ", 1)[-1]):
+        assert scan_text(text) == scan_text_every_rule(text)
+    assert scan_text(SAMPLES[kind])
