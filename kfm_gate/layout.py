@@ -3,7 +3,8 @@
 Writes go only under ``data/processed/``, ``data/stac/``, ``data/graph/`` and ``mcp/`` of the
 repository root. Absolute paths, ``..`` and links that leave those roots are refused. Every
 file is written to a temporary name in the same folder, fsynced, then renamed over the
-target, so a crash leaves the old file or the new one, never half of it.
+target, so a crash leaves the old file or the new one, never half of it; files written
+together share their fsyncs (:func:`atomic_write_all`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from kfm_gate.errors import LockError, PathError, RecordError
 
@@ -102,25 +104,110 @@ class Layout:
             os.close(fd)
 
 
+_POOL: Any = None
+
+
+def _fsync_one(item: int | Path) -> None:
+    if isinstance(item, Path):
+        fd = os.open(item, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    else:
+        os.fsync(item)
+
+
+def fsync_all(items: Iterable[int | Path]) -> None:
+    """fsync open file descriptors and folders, concurrently when there are several.
+
+    fsync releases the GIL, and on a journaling file system concurrent fsyncs share one
+    commit, so N small files cost little more than one. Every fsync finishes before the first
+    error is raised.
+    """
+    global _POOL
+    work = list(items)
+    if len(work) <= 1:
+        for item in work:
+            _fsync_one(item)
+        return
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kfm-fsync")
+    futures = [_POOL.submit(_fsync_one, item) for item in work]
+    errors = [err for err in (f.exception() for f in futures) if err is not None]
+    if errors:
+        raise errors[0]
+
+
+def write_temp(
+    target: Path, data: bytes, *, suffix: str = ".tmp", make_dirs: bool = True
+) -> tuple[Path, int]:
+    """Create a temporary file beside ``target`` (its folder created when missing, unless
+    ``make_dirs`` is false: the caller did) holding ``data``; returns its path and its open
+    descriptor (not yet fsynced: the caller does)."""
+    if make_dirs:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+    return Path(tmp), fd
+
+
+def atomic_write_all(
+    files: Mapping[Path, bytes],
+    *,
+    sync_with: Iterable[int | Path] = (),
+    defer_dirs: list[Path] | None = None,
+) -> None:
+    """Write several files, each atomically (temp beside it, fsync, rename), in three steps
+    shared by all of them: the temporaries (and the open descriptors ``sync_with``, e.g. a
+    file just appended to) are fsynced together, then every temporary is renamed over its
+    target, then each folder is fsynced once. No target is replaced before every file and
+    descriptor (or folder) of ``sync_with`` is on disk; a crash leaves each target old or
+    new, never half written. ``defer_dirs``: the folders are appended to this list instead
+    of being fsynced here (the caller fsyncs them with its own, before relying on them).
+    """
+    temps: list[tuple[Path, Path]] = []
+    fds: list[int] = []
+    current = next(iter(files), None)
+    try:
+        try:
+            for target, data in files.items():
+                current = target
+                tmp, fd = write_temp(target, data)
+                temps.append((tmp, target))
+                fds.append(fd)
+            fsync_all([*sync_with, *fds])
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        for tmp, target in temps:
+            current = target
+            tmp.replace(target)
+        folders = sorted({target.parent for _, target in temps})
+        if defer_dirs is not None:
+            defer_dirs.extend(folders)
+        else:
+            fsync_all(folders)
+    except BaseException as err:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(err, OSError):
+            raise RecordError(f"could not write {current}: {err.strerror or err}") from err
+        raise
+
+
 def atomic_write(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` via a temp file in the same folder, fsync and rename."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            Path(tmp).replace(target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as err:
-        raise RecordError(f"could not write {target}: {err.strerror or err}") from err
+    atomic_write_all({target: data})
