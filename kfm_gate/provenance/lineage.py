@@ -14,7 +14,6 @@ a denial is data), ``error`` ends with FAIL and an ``errorMessage`` facet.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -253,7 +252,9 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
 
 def event_bytes(event: Mapping[str, Any]) -> bytes:
     """An event as stable JSON bytes (sorted keys)."""
-    return (json.dumps(event, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    from kfm_gate.provenance.jsonfmt import dumps_indent
+
+    return (dumps_indent(event, 1) + "\n").encode("utf-8")
 
 
 def event_files(events: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -28,7 +29,9 @@ from kfm_gate.models import GovernanceFlags
 from kfm_gate.provenance.record import RunRecord
 
 if TYPE_CHECKING:
-    from rdflib import Graph, URIRef
+    from rdflib import Graph, Literal, URIRef
+
+    from kfm_gate.provenance.rdfwrite import Triples
 
 #: namespace of kfm-gate's own terms
 KFM_NS = "https://kfm.example/ns/kfm#"
@@ -117,16 +120,53 @@ def _candidate_checksums(record: RunRecord) -> dict[str, str]:
     return found
 
 
-def build_prov_graph(record: RunRecord) -> Graph:
-    """The PROV-O graph of one run (see the module docstring)."""
-    from rdflib import Graph, Literal, Namespace, URIRef
-    from rdflib.namespace import PROV, RDF, RDFS, XSD
+#: an rdflib triple (subject, predicate, object)
+Triple = tuple[Any, Any, Any]
 
-    kfm = Namespace(KFM_NS)
+
+@cache
+def _term(curie: str) -> URIRef:
+    """The IRI of ``prefix:local`` (one rdflib term per process for each constant term)."""
+    from rdflib import URIRef
+
+    prefix, _, local = curie.partition(":")
+    return URIRef(PREFIXES[prefix] + local)
+
+
+class _TripleList:
+    """Triples in insertion order without duplicates (what a graph would hold, without the
+    cost of rdflib's indexed store: the writers only iterate over them)."""
+
+    def __init__(self) -> None:
+        self.triples: list[Triple] = []
+        self._seen: set[Triple] = set()
+
+    def add(self, triple: Triple) -> None:
+        if triple not in self._seen:
+            self._seen.add(triple)
+            self.triples.append(triple)
+
+
+def build_prov_graph(record: RunRecord) -> Graph:
+    """The PROV-O graph of one run (see the module docstring) as an rdflib graph."""
+    from rdflib import Graph
+
     g = Graph()
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
-    add = g.add
+    for triple in prov_triples(record):
+        g.add(triple)
+    return g
+
+
+def prov_triples(record: RunRecord) -> list[Triple]:
+    """The triples of :func:`build_prov_graph` (rdflib terms, no duplicates), as a list."""
+    from rdflib import Literal, URIRef
+
+    t = _term
+    out = _TripleList()
+    add = out.add
+    rdf_type = t("rdf:type")
     req, dec = record.request, record.decision
     folder = record.folder
 
@@ -138,190 +178,194 @@ def build_prov_graph(record: RunRecord) -> Graph:
             return Literal(value, datatype=dtype)
         return Literal(value)
 
-    def typed(subject: URIRef, *classes: URIRef) -> None:
+    def typed(subject: URIRef, *classes: str) -> None:
         for cls in classes:
-            add((subject, RDF.type, cls))
+            add((subject, rdf_type, t(cls)))
+
+    def kfm(local: str) -> URIRef:
+        return t(f"kfm:{local}")
+
+    label, used, xsd_datetime = t("rdfs:label"), t("prov:used"), t("xsd:dateTime")
 
     # agents and plan --------------------------------------------------------------------
     council = node(*COUNCIL_ID.split("/"))
-    typed(council, PROV.Agent, PROV.Organization)
-    add((council, RDFS.label, lit("FAIR+CARE council")))
+    typed(council, "prov:Agent", "prov:Organization")
+    add((council, label, lit("FAIR+CARE council")))
     agent = node("agent", "kfm-gate", record.version)
-    typed(agent, PROV.Agent, PROV.SoftwareAgent)
-    add((agent, RDFS.label, lit(f"kfm-gate {record.version}")))
-    add((agent, kfm.version, lit(record.version)))
-    add((agent, PROV.actedOnBehalfOf, council))
+    typed(agent, "prov:Agent", "prov:SoftwareAgent")
+    add((agent, label, lit(f"kfm-gate {record.version}")))
+    add((agent, kfm("version"), lit(record.version)))
+    add((agent, t("prov:actedOnBehalfOf"), council))
     plan = node("plan", _hex(dec.policy_digest))
-    typed(plan, PROV.Entity, PROV.Plan, kfm.PolicyBundle)
-    add((plan, kfm.digest, lit(dec.policy_digest)))
-    add((plan, kfm.revision, lit(record.revision)))
-    add((plan, kfm.engine, lit(dec.engine)))
+    typed(plan, "prov:Entity", "prov:Plan", "kfm:PolicyBundle")
+    add((plan, kfm("digest"), lit(dec.policy_digest)))
+    add((plan, kfm("revision"), lit(record.revision)))
+    add((plan, kfm("engine"), lit(dec.engine)))
 
     # inputs, materialization and candidates -------------------------------------------
+    partition_key = record.partition_key
     materialize = node("activity", "materialize", folder)
-    typed(materialize, PROV.Activity, kfm.Materialization)
-    add(
-        (materialize, RDFS.label, lit(f"materialization of {req.asset_key} {record.partition_key}"))
-    )
-    add((materialize, kfm.process_id, lit(req.asset_key)))
-    add((materialize, kfm.params_json, lit(canonical_json(req.params).decode("utf-8"))))
+    typed(materialize, "prov:Activity", "kfm:Materialization")
+    add((materialize, label, lit(f"materialization of {req.asset_key} {partition_key}")))
+    add((materialize, kfm("process_id"), lit(req.asset_key)))
+    add((materialize, kfm("params_json"), lit(canonical_json(req.params).decode("utf-8"))))
     if req.code_ref is not None:
-        add((materialize, kfm.code_ref, lit(req.code_ref)))
+        add((materialize, kfm("code_ref"), lit(req.code_ref)))
     if req.container_digest is not None:
-        add((materialize, kfm.container_digest, lit(req.container_digest)))
-    add((materialize, kfm.partitionKey, lit(record.partition_key)))
+        add((materialize, kfm("container_digest"), lit(req.container_digest)))
+    add((materialize, kfm("partitionKey"), lit(partition_key)))
 
     inputs: list[URIRef] = []
     for inp in sorted(req.inputs, key=lambda i: (i.id, i.sha256)):
         ent = node("input", inp.id, _hex(inp.sha256)[:24])
         inputs.append(ent)
-        typed(ent, PROV.Entity, kfm.SourceEntity)
-        add((ent, kfm.sourceId, lit(inp.id)))
-        add((ent, kfm.kind, lit(inp.kind)))
-        add((ent, kfm.checksum, lit(inp.sha256)))
+        typed(ent, "prov:Entity", "kfm:SourceEntity")
+        add((ent, kfm("sourceId"), lit(inp.id)))
+        add((ent, kfm("kind"), lit(inp.kind)))
+        add((ent, kfm("checksum"), lit(inp.sha256)))
         if inp.version is not None:
-            add((ent, kfm.version, lit(inp.version)))
+            add((ent, kfm("version"), lit(inp.version)))
         if inp.flags is not None:
             for prop, value in flag_values(inp.flags):
-                add((ent, kfm[prop], lit(value)))
-        add((materialize, PROV.used, ent))
+                add((ent, kfm(prop), lit(value)))
+        add((materialize, used, ent))
 
     checksums = _candidate_checksums(record)
     candidates: dict[str, URIRef] = {}
-    for out in sorted(req.outputs, key=lambda o: o.path):
-        ent = node("candidate", folder, out.path)
-        candidates[out.path] = ent
-        typed(ent, PROV.Entity, kfm.CandidateOutput)
-        add((ent, kfm.path, lit(out.path)))
-        add((ent, kfm.mediaType, lit(out.media_type)))
-        add((ent, kfm.role, lit(out.role)))
-        if out.path in checksums:
-            add((ent, kfm.checksum, lit(checksums[out.path])))
-        add((ent, PROV.wasGeneratedBy, materialize))
+    generated_by, derived_from = t("prov:wasGeneratedBy"), t("prov:wasDerivedFrom")
+    for out_file in sorted(req.outputs, key=lambda o: o.path):
+        ent = node("candidate", folder, out_file.path)
+        candidates[out_file.path] = ent
+        typed(ent, "prov:Entity", "kfm:CandidateOutput")
+        add((ent, kfm("path"), lit(out_file.path)))
+        add((ent, kfm("mediaType"), lit(out_file.media_type)))
+        add((ent, kfm("role"), lit(out_file.role)))
+        if out_file.path in checksums:
+            add((ent, kfm("checksum"), lit(checksums[out_file.path])))
+        add((ent, generated_by, materialize))
         for src in inputs:
-            add((ent, PROV.wasDerivedFrom, src))
+            add((ent, derived_from, src))
 
     # the gate decision ------------------------------------------------------------------
     gate = node("activity", "gate", folder)
-    typed(gate, PROV.Activity, kfm.GateDecision)
-    add((gate, RDFS.label, lit(f"kfm-gate decision for {req.asset_key} {record.partition_key}")))
-    add((gate, PROV.startedAtTime, lit(record.started_at, XSD.dateTime)))
-    add((gate, PROV.endedAtTime, lit(record.ended_at, XSD.dateTime)))
-    add((gate, kfm.runId, lit(dec.run_id)))
-    add((gate, PROV.wasAssociatedWith, agent))
+    typed(gate, "prov:Activity", "kfm:GateDecision")
+    add((gate, label, lit(f"kfm-gate decision for {req.asset_key} {partition_key}")))
+    add((gate, t("prov:startedAtTime"), lit(record.started_at, xsd_datetime)))
+    add((gate, t("prov:endedAtTime"), lit(record.ended_at, xsd_datetime)))
+    add((gate, kfm("runId"), lit(dec.run_id)))
+    add((gate, t("prov:wasAssociatedWith"), agent))
     assoc = node("association", folder)
-    typed(assoc, PROV.Association)
-    add((assoc, PROV.agent, agent))
-    add((assoc, PROV.hadPlan, plan))
-    add((gate, PROV.qualifiedAssociation, assoc))
+    typed(assoc, "prov:Association")
+    add((assoc, t("prov:agent"), agent))
+    add((assoc, t("prov:hadPlan"), plan))
+    add((gate, t("prov:qualifiedAssociation"), assoc))
     for ent in [*inputs, *candidates.values()]:
-        add((gate, PROV.used, ent))
+        add((gate, used, ent))
 
     for name, section in sorted(record.evidence.sections.items()):
         ev = node("evidence", folder, name)
-        typed(ev, PROV.Entity, kfm.EvidenceReport)
+        typed(ev, "prov:Entity", "kfm:EvidenceReport")
         if name == "quality":
-            typed(ev, kfm.QualityReport)
+            typed(ev, "kfm:QualityReport")
         elif name == "pii":
-            typed(ev, kfm.PiiReport)
+            typed(ev, "kfm:PiiReport")
         elif name == "obligations":
-            typed(ev, kfm.MaskingReport)
-        add((ev, kfm.section, lit(name)))
-        add((ev, kfm.collector, lit(section.collector)))
-        add((ev, kfm.status, lit(section.status)))
-        add((ev, kfm.digest, lit(digest(section.to_json_dict()))))
+            typed(ev, "kfm:MaskingReport")
+        add((ev, kfm("section"), lit(name)))
+        add((ev, kfm("collector"), lit(section.collector)))
+        add((ev, kfm("status"), lit(section.status)))
+        add((ev, kfm("digest"), lit(digest(section.to_json_dict()))))
         figures = evidence_figures(section.data)
-        add((ev, kfm.figures, lit(json.dumps(figures, sort_keys=True, separators=(",", ":")))))
-        add((gate, PROV.used, ev))
+        add((ev, kfm("figures"), lit(json.dumps(figures, sort_keys=True, separators=(",", ":")))))
+        add((gate, used, ev))
 
     decision = node("decision", dec.decision_id)
-    typed(decision, PROV.Entity, kfm.Decision)
-    add((decision, kfm.decisionId, lit(dec.decision_id)))
-    add((decision, PROV.wasGeneratedBy, gate))
-    add((decision, PROV.wasAttributedTo, agent))
-    add((decision, PROV.generatedAtTime, lit(dec.evaluated_at, XSD.dateTime)))
-    add((decision, kfm.outcome, lit(dec.outcome)))
-    add((decision, kfm.kfmOutcome, lit(dec.kfm_outcome)))
-    add((decision, kfm.lifecycleStage, lit(dec.lifecycle_stage)))
-    add((decision, kfm.assetKey, lit(req.asset_key)))
-    add((decision, kfm.partitionKey, lit(record.partition_key)))
-    add((decision, kfm.runId, lit(dec.run_id)))
-    add((decision, kfm.policyDigest, lit(dec.policy_digest)))
-    add((decision, kfm.requestDigest, lit(dec.request_digest)))
-    add((decision, kfm.evidenceDigest, lit(dec.evidence_digest)))
+    typed(decision, "prov:Entity", "kfm:Decision")
+    add((decision, kfm("decisionId"), lit(dec.decision_id)))
+    add((decision, generated_by, gate))
+    add((decision, t("prov:wasAttributedTo"), agent))
+    add((decision, t("prov:generatedAtTime"), lit(dec.evaluated_at, xsd_datetime)))
+    add((decision, kfm("outcome"), lit(dec.outcome)))
+    add((decision, kfm("kfmOutcome"), lit(dec.kfm_outcome)))
+    add((decision, kfm("lifecycleStage"), lit(dec.lifecycle_stage)))
+    add((decision, kfm("assetKey"), lit(req.asset_key)))
+    add((decision, kfm("partitionKey"), lit(partition_key)))
+    add((decision, kfm("runId"), lit(dec.run_id)))
+    add((decision, kfm("policyDigest"), lit(dec.policy_digest)))
+    add((decision, kfm("requestDigest"), lit(dec.request_digest)))
+    add((decision, kfm("evidenceDigest"), lit(dec.evidence_digest)))
     for code in sorted(set(dec.reason_codes)):
-        add((decision, kfm.reasonCode, lit(code)))
+        add((decision, kfm("reasonCode"), lit(code)))
     for v in dec.violations:
-        add((decision, kfm.violatedRule, lit(f"{v.rule} {v.code}")))
+        add((decision, kfm("violatedRule"), lit(f"{v.rule} {v.code}")))
     for w in dec.warnings:
-        add((decision, kfm.warnedRule, lit(f"{w.rule} {w.code}")))
+        add((decision, kfm("warnedRule"), lit(f"{w.rule} {w.code}")))
     for wv in dec.waived:
-        add((decision, kfm.waivedRule, lit(f"{wv.rule} {wv.code} {wv.waiver_id}")))
+        add((decision, kfm("waivedRule"), lit(f"{wv.rule} {wv.code} {wv.waiver_id}")))
     for ob in dec.obligations:
-        add((decision, kfm.obligation, lit(ob.code)))
+        add((decision, kfm("obligation"), lit(ob.code)))
     if dec.error is not None:
-        add((decision, kfm.error, lit(dec.error[:500])))
+        add((decision, kfm("error"), lit(dec.error[:500])))
     if record.flags is not None:
         for prop, value in flag_values(record.flags):
-            add((decision, kfm[prop], lit(value)))
+            add((decision, kfm(prop), lit(value)))
     else:
-        add((decision, kfm.flagsMissing, lit(True)))
+        add((decision, kfm("flagsMissing"), lit(True)))
 
     # publication (allow only) -----------------------------------------------------------
     if dec.outcome == "allow" and record.public_files:
-        _add_publication(g, record, gate, decision, candidates)
-    return g
+        _add_publication(out, record, decision, candidates)
+    return out.triples
 
 
 def _add_publication(
-    g: Graph,
+    out: _TripleList,
     record: RunRecord,
-    gate: URIRef,
     decision: URIRef,
     candidates: Mapping[str, URIRef],
 ) -> None:
-    from rdflib import Literal, Namespace, URIRef
-    from rdflib.namespace import PROV, RDF, RDFS
+    from rdflib import Literal, URIRef
 
-    kfm = Namespace(KFM_NS)
+    t, add = _term, out.add
+    rdf_type, label, kfm_obligation = t("rdf:type"), t("rdfs:label"), t("kfm:obligation")
     folder = record.folder
     mask = URIRef(iri_path("activity", "mask", folder))
     redact = URIRef(iri_path("activity", "redact", folder))
-    g.add((mask, RDF.type, PROV.Activity))
-    g.add((mask, RDF.type, kfm.Masking))
-    g.add((mask, RDFS.label, Literal("masking and generalization of the public view")))
-    g.add((redact, RDF.type, PROV.Activity))
-    g.add((redact, RDF.type, kfm.Redaction))
-    g.add((redact, RDFS.label, Literal("redaction of the public view")))
-    g.add((redact, PROV.wasInformedBy, mask))
+    add((mask, rdf_type, t("prov:Activity")))
+    add((mask, rdf_type, t("kfm:Masking")))
+    add((mask, label, Literal("masking and generalization of the public view")))
+    add((redact, rdf_type, t("prov:Activity")))
+    add((redact, rdf_type, t("kfm:Redaction")))
+    add((redact, label, Literal("redaction of the public view")))
+    add((redact, t("prov:wasInformedBy"), mask))
     for ob in record.decision.obligations:
         if ob.kind in MASKING_KINDS:
-            g.add((mask, kfm.obligation, Literal(ob.code)))
+            add((mask, kfm_obligation, Literal(ob.code)))
         elif ob.kind in REDACTION_KINDS:
-            g.add((redact, kfm.obligation, Literal(ob.code)))
+            add((redact, kfm_obligation, Literal(ob.code)))
+    used = t("prov:used")
     applied = record.evidence.sections.get("obligations")
     if applied is not None:
-        g.add((mask, PROV.used, URIRef(iri_path("evidence", folder, "obligations"))))
+        add((mask, used, URIRef(iri_path("evidence", folder, "obligations"))))
     for cand in candidates.values():
-        g.add((mask, PROV.used, cand))
+        add((mask, used, cand))
     for pf in sorted(record.public_files, key=lambda f: f.relpath):
         ent = URIRef(iri_path("public", pf.relpath, _hex(pf.sha256)[:24]))
-        g.add((ent, RDF.type, PROV.Entity))
-        g.add((ent, RDF.type, kfm.PublicEntity))
-        g.add((ent, kfm.path, Literal(pf.relpath)))
-        g.add((ent, kfm.checksum, Literal(pf.sha256)))
-        g.add((ent, kfm.size, Literal(pf.size)))
-        g.add((ent, kfm.mediaType, Literal(pf.media_type)))
-        g.add((ent, kfm.role, Literal(pf.role)))
-        g.add((ent, PROV.wasGeneratedBy, redact))
-        g.add((ent, PROV.wasInfluencedBy, decision))
+        add((ent, rdf_type, t("prov:Entity")))
+        add((ent, rdf_type, t("kfm:PublicEntity")))
+        add((ent, t("kfm:path"), Literal(pf.relpath)))
+        add((ent, t("kfm:checksum"), Literal(pf.sha256)))
+        add((ent, t("kfm:size"), Literal(pf.size)))
+        add((ent, t("kfm:mediaType"), Literal(pf.media_type)))
+        add((ent, t("kfm:role"), Literal(pf.role)))
+        add((ent, t("prov:wasGeneratedBy"), redact))
+        add((ent, t("prov:wasInfluencedBy"), decision))
         if pf.source is not None and pf.source in candidates:
             sources = [candidates[pf.source]]
         else:
             sources = list(candidates.values())
         for src in sources:
-            g.add((ent, PROV.wasDerivedFrom, src))
-    del gate
+            add((ent, t("prov:wasDerivedFrom"), src))
 
 
 def public_entity_iri(relpath: str, sha256: str) -> str:
@@ -333,14 +377,14 @@ def decision_iri(decision_id: str) -> str:
     return iri_path("decision", decision_id)
 
 
-def serialize_turtle(g: Graph, prefixes: Mapping[str, str] | None = None) -> bytes:
+def serialize_turtle(g: Triples, prefixes: Mapping[str, str] | None = None) -> bytes:
     """Turtle whose bytes depend on the triples only (see :mod:`kfm_gate.provenance.rdfwrite`)."""
     from kfm_gate.provenance.rdfwrite import to_turtle
 
     return to_turtle(g, prefixes or PREFIXES)
 
 
-def serialize_jsonld(g: Graph, prefixes: Mapping[str, str] | None = None) -> bytes:
+def serialize_jsonld(g: Triples, prefixes: Mapping[str, str] | None = None) -> bytes:
     """JSON-LD with a context of the prefixes, nodes and values sorted."""
     from kfm_gate.provenance.rdfwrite import to_jsonld
 
@@ -349,8 +393,8 @@ def serialize_jsonld(g: Graph, prefixes: Mapping[str, str] | None = None) -> byt
 
 def prov_documents(record: RunRecord) -> dict[str, bytes]:
     """``{'prov.ttl': ..., 'prov.jsonld': ...}`` for one run."""
-    g = build_prov_graph(record)
-    return {"prov.ttl": serialize_turtle(g), "prov.jsonld": serialize_jsonld(g)}
+    triples = prov_triples(record)
+    return {"prov.ttl": serialize_turtle(triples), "prov.jsonld": serialize_jsonld(triples)}
 
 
 def write_prov(run_dir: Path, record: RunRecord) -> list[Path]:

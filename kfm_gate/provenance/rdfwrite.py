@@ -24,6 +24,31 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+#: memoized term texts (pure functions of a term); cleared when they grow past this
+_CACHE_MAX = 100_000
+_N3: dict[Any, str] = {}
+_NT: dict[Any, str] = {}
+
+
+def _cacheable(t: Any) -> bool:
+    # rdflib compares language tags case-insensitively but writes them as given: a literal
+    # with a language is never looked up in a cache keyed by the term
+    return getattr(t, "language", None) is None
+
+
+def n3(t: Any) -> str:
+    """``t.n3()`` (rdflib's escaping), memoized per process."""
+    if not _cacheable(t):
+        return str(t.n3())
+    text = _N3.get(t)
+    if text is None:
+        text = str(t.n3())
+        if len(_N3) >= _CACHE_MAX:
+            _N3.clear()
+        _N3[t] = text
+    return text
+
+
 def _index(g: Triples) -> dict[Any, dict[Any, list[Any]]]:
     from rdflib import BNode
 
@@ -34,7 +59,14 @@ def _index(g: Triples) -> dict[Any, dict[Any, list[Any]]]:
                 "kfm-gate records never contain blank nodes; give every node an IRI "
                 f"(found one in triple {s} {p} {o})"
             )
-        subjects.setdefault(s, {}).setdefault(p, []).append(o)
+        preds = subjects.get(s)
+        if preds is None:
+            preds = subjects[s] = {}
+        objs = preds.get(p)
+        if objs is None:
+            preds[p] = [o]
+        else:
+            objs.append(o)
     return subjects
 
 
@@ -47,31 +79,61 @@ def _qname(iri: str, prefixes: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def _ordered(prefixes: Mapping[str, str]) -> list[tuple[str, str]]:
+    # longest namespace first, so that 'kfmid:' never shadows a more specific one
+    return sorted(prefixes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+#: per set of prefixes: term -> (its Turtle text, the prefix it uses or "")
+_TURTLE: dict[tuple[tuple[str, str], ...], dict[Any, tuple[str, str]]] = {}
+
+
+def _turtle_memo(ordered: list[tuple[str, str]]) -> dict[Any, tuple[str, str]]:
+    """The memo of Turtle term texts for these prefixes (a term's text depends on them
+    only), kept per process and cleared when it grows past :data:`_CACHE_MAX`."""
+    key = tuple(ordered)
+    memo = _TURTLE.get(key)
+    if memo is None or len(memo) >= _CACHE_MAX:
+        if len(_TURTLE) >= 16:
+            _TURTLE.clear()
+        memo = _TURTLE[key] = {}
+    return memo
+
+
 def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Turtle of ``g``: used prefixes, subjects in order, ``a`` first, objects sorted."""
     from rdflib import Literal, URIRef
 
-    # longest namespace first, so that 'kfmid:' never shadows a more specific one
-    ordered = sorted(prefixes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ordered = _ordered(prefixes)
     used: set[str] = set()
+    memo = _turtle_memo(ordered)
 
-    def term(t: Any) -> str:
+    def compute(t: Any) -> tuple[str, str]:
         if isinstance(t, URIRef):
             q = _qname(str(t), ordered)
             if q is not None:
-                used.add(q.split(":", 1)[0])
-                return q
-            return f"<{t}>"
+                return q, q.split(":", 1)[0]
+            return f"<{t}>", ""
         if isinstance(t, Literal):
             if t.datatype is not None and str(t.datatype) != _XSD_STRING:
-                lex = Literal(str(t)).n3()
+                lex = n3(Literal(str(t)))
                 q = _qname(str(t.datatype), ordered)
                 if q is not None:
-                    used.add(q.split(":", 1)[0])
-                    return f"{lex}^^{q}"
-                return f"{lex}^^<{t.datatype}>"
-            return str(t.n3())
-        return str(t.n3())
+                    return f"{lex}^^{q}", q.split(":", 1)[0]
+                return f"{lex}^^<{t.datatype}>", ""
+            return n3(t), ""
+        return str(t.n3()), ""
+
+    def term(t: Any) -> str:
+        cacheable = _cacheable(t)
+        hit = memo.get(t) if cacheable else None
+        if hit is None:
+            hit = compute(t)
+            if cacheable:
+                memo[t] = hit
+        if hit[1]:
+            used.add(hit[1])
+        return hit[0]
 
     blocks = []
     index = _index(g)
@@ -79,9 +141,11 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
         preds = index[s]
         lines = []
         for p in sorted(preds, key=lambda x: (str(x) != _RDF_TYPE, str(x))):
-            objs = sorted(preds[p], key=lambda o: o.n3())
+            objs = preds[p]
+            if len(objs) > 1:
+                objs = sorted(objs, key=n3)
             pname = "a" if str(p) == _RDF_TYPE else term(p)
-            lines.append(f"    {pname} " + ",\n        ".join(term(o) for o in objs))
+            lines.append(f"    {pname} " + ",\n        ".join([term(o) for o in objs]))
         blocks.append(term(s) + "\n" + " ;\n".join(lines) + " .\n")
     head = "".join(f"@prefix {p}: <{prefixes[p]}> .\n" for p in sorted(used))
     return (head + "\n" + "\n".join(blocks)).encode("utf-8")
@@ -91,20 +155,40 @@ def to_jsonld(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Compact-ish JSON-LD: ``@context`` of the prefixes, one node per subject, values sorted."""
     from rdflib import Literal, URIRef
 
-    ordered = sorted(prefixes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    from kfm_gate.provenance.jsonfmt import dumps_indent
 
-    def iri(t: Any) -> str:
-        return _qname(str(t), ordered) or str(t)
+    ordered = _ordered(prefixes)
+    iris: dict[str, str] = {}
 
-    def value(o: Any) -> Any:
+    def iri(t: Any) -> str:  # URIRefs only
+        text = iris.get(t)
+        if text is None:
+            text = iris[t] = _qname(str(t), ordered) or str(t)
+        return text
+
+    #: term -> (JSON-LD value, its sort key), for this call
+    memo: dict[Any, tuple[Any, str]] = {}
+
+    def value(o: Any) -> tuple[Any, str]:
+        cacheable = _cacheable(o)
+        hit = memo.get(o) if cacheable else None
+        if hit is not None:
+            return hit
+        v: Any
         if isinstance(o, URIRef):
-            return {"@id": iri(o)}
-        assert isinstance(o, Literal)
-        if o.language:
-            return {"@value": str(o), "@language": o.language}
-        if o.datatype is not None and str(o.datatype) != _XSD_STRING:
-            return {"@value": str(o), "@type": iri(o.datatype)}
-        return str(o)
+            v = {"@id": iri(o)}
+        else:
+            assert isinstance(o, Literal)
+            if o.language:
+                v = {"@value": str(o), "@language": o.language}
+            elif o.datatype is not None and str(o.datatype) != _XSD_STRING:
+                v = {"@value": str(o), "@type": iri(o.datatype)}
+            else:
+                v = str(o)
+        hit = (v, json.dumps(v, sort_keys=True))
+        if cacheable:
+            memo[o] = hit
+        return hit
 
     nodes = []
     index = _index(g)
@@ -115,10 +199,12 @@ def to_jsonld(g: Triples, prefixes: Mapping[str, str]) -> bytes:
                 node["@type"] = sorted(iri(o) for o in objs)
             else:
                 vals = [value(o) for o in objs]
-                node[iri(p)] = sorted(vals, key=lambda v: json.dumps(v, sort_keys=True))
+                if len(vals) > 1:
+                    vals.sort(key=lambda vk: vk[1])
+                node[iri(p)] = [v for v, _ in vals]
         nodes.append(node)
     doc = {"@context": dict(sorted(prefixes.items())), "@graph": nodes}
-    return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return (dumps_indent(doc, 1) + "\n").encode("utf-8")
 
 
 def _nt_literal(lit: Any) -> str:
@@ -141,12 +227,20 @@ def nt_lines(triples: Triples) -> set[bytes]:
     from rdflib import BNode, Literal
 
     out: set[bytes] = set()
+    nt = _NT
     for s, p, o in triples:
         if isinstance(s, BNode) or isinstance(o, BNode):
             raise RecordError(
                 "kfm-gate records never contain blank nodes; give every node an IRI "
                 f"(found one in triple {s} {p} {o})"
             )
-        obj = _nt_literal(o) if isinstance(o, Literal) else o.n3()
-        out.add(f"{s.n3()} {p.n3()} {obj} .".encode())
+        cacheable = _cacheable(o)
+        obj = nt.get(o) if cacheable else None
+        if obj is None:
+            obj = _nt_literal(o) if isinstance(o, Literal) else o.n3()
+            if cacheable:
+                if len(nt) >= _CACHE_MAX:
+                    nt.clear()
+                nt[o] = obj
+        out.add(f"{n3(s)} {n3(p)} {obj} .".encode())
     return out
