@@ -10,6 +10,7 @@ record is rebuilt from the collection, so re-running a partition gives the same 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -26,6 +27,18 @@ DEFAULT_CREATOR = {"name": "Kansas Frontier Matrix data pipelines", "id": "kfm-p
 IANA = "https://www.iana.org/assignments/media-types/"
 SPDX = "http://spdx.org/licenses/"
 GEOSPARQL_WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
+
+
+@lru_cache(maxsize=65536)
+def _quote(part: str) -> str:
+    """One IRI path segment, percent-encoded except ``:`` ``-`` ``.`` ``_`` ``~``."""
+    return quote(part, safe=":-._~")
+
+
+@lru_cache(maxsize=65536)
+def _quote_path(path: str) -> str:
+    """``urllib.parse.quote`` with its default safe characters (``/``)."""
+    return quote(path)
 
 
 def _cfg(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,7 +85,7 @@ def dcat_triples(
             out.append(triple)
 
     def iri(*parts: str) -> URIRef:
-        return URIRef(kfmid + "/".join(quote(p, safe=":-._~") for p in parts))
+        return URIRef(kfmid + "/".join(_quote(p) for p in parts))
 
     catalog = iri("catalog")
     dataset = iri("dataset", cid)
@@ -142,15 +155,20 @@ def dcat_triples(
     for mt in (geojson, json_type):
         add((mt, RDF.type, DCTERMS.MediaType))
 
+    # constant terms looked up once (each namespace attribute builds a new term)
+    rdf_type, dist_class, identifier = RDF.type, DCAT.Distribution, DCTERMS.identifier
+    title_p, access_url, media_type = DCTERMS.title, DCAT.accessURL, DCAT.mediaType
+    license_p, distribution_p = DCTERMS.license, DCAT.distribution
+
     def distribution(node: URIRef, title: str, href: str, media: URIRef, ident: str) -> None:
-        add((node, RDF.type, DCAT.Distribution))
-        add((node, DCTERMS.identifier, Literal(ident)))
-        add((node, DCTERMS.title, Literal(title)))
-        add((node, DCAT.accessURL, URIRef(base + href)))
-        add((node, DCAT.mediaType, media))
+        add((node, rdf_type, dist_class))
+        add((node, identifier, Literal(ident)))
+        add((node, title_p, Literal(title)))
+        add((node, access_url, URIRef(base + href)))
+        add((node, media_type, media))
         for lic in license_nodes:
-            add((node, DCTERMS.license, lic))
-        add((dataset, DCAT.distribution, node))
+            add((node, license_p, lic))
+        add((dataset, distribution_p, node))
 
     coll_href = f"{stac_prefix}/{quote(cid)}/collection.json"
     distribution(
@@ -168,7 +186,7 @@ def dcat_triples(
         distribution(
             iri("dataset", cid, "distribution", item_id),
             f"STAC item {item_id}",
-            f"{stac_prefix}/{quote(cid)}/{quote(href)}",
+            f"{stac_prefix}/{_quote_path(cid)}/{_quote_path(href)}",
             geojson,
             item_id,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import os
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,9 +65,10 @@ class GraphSink(Protocol):
         ...
 
 
-def _in_sorted(buf: Any, line: bytes) -> bool:
-    """Binary search of ``line`` in ``buf``: sorted, unique, newline-terminated lines."""
-    lo, hi = 0, len(buf)
+def _bisect(buf: Any, line: bytes, lo: int) -> tuple[bool, int]:
+    """Binary search of ``line`` in ``buf[lo:]`` (sorted, unique, newline-terminated lines;
+    ``lo`` the start of a line): (found, start of ``line`` or of the first line after it)."""
+    hi = len(buf)
     while lo < hi:
         mid = (lo + hi) // 2
         start = buf.rfind(b"\n", 0, mid) + 1
@@ -75,12 +77,98 @@ def _in_sorted(buf: Any, line: bytes) -> bool:
             end = len(buf)
         current = buf[start:end]
         if current == line:
-            return True
+            return True, start
         if current < line:
             lo = end + 1
         else:
             hi = start
-    return False
+    return False, lo
+
+
+def _presence_sorted(buf: Any, lines: list[bytes]) -> dict[bytes, bool]:
+    """``{line: present}`` for sorted, unique ``lines`` in ``buf`` (sorted, unique,
+    newline-terminated lines).
+
+    One pass: each search starts where the previous one ended, and a line that sorts before
+    the line found there is absent without a search (new lines cluster, e.g. all the triples
+    of one new subject fall between the same two lines of the base).
+    """
+    out: dict[bytes, bool] = {}
+    size = len(buf)
+    lo = 0
+    for line in lines:
+        if lo >= size:
+            out[line] = False
+            continue
+        end = buf.find(b"\n", lo)
+        current = buf[lo : end if end >= 0 else size]
+        if line <= current:
+            out[line] = line == current
+            if line == current:
+                lo = size if end < 0 else end + 1
+            continue
+        found, lo = _bisect(buf, line, lo)
+        out[line] = found
+    return out
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What identifies one version of a store file: kfm-gate replaces them by a rename (a new
+    inode), never rewrites them in place."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+#: per process: segment path -> (identity, its lines, its size); a segment never changes (its
+#: name is the digest of its bytes) until a compaction removes it
+_SEGMENT_CACHE: dict[Path, tuple[tuple[int, ...], frozenset[bytes], int]] = {}
+#: per process: base path -> (identity, line -> present); what bisection found in one version
+#: of the base, remembered until the base is replaced
+_BASE_MEMO: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
+_CACHE_MAX_LINES = 1_000_000
+
+
+def _cached_lines(path: Path) -> tuple[frozenset[bytes], int]:
+    """The lines of a segment file and its size, read once per version of the file."""
+    try:
+        with path.open("rb") as fh:
+            key = _identity(os.fstat(fh.fileno()))
+            hit = _SEGMENT_CACHE.get(path)
+            if hit is not None and hit[0] == key:
+                return hit[1], hit[2]
+            data = fh.read()
+    except OSError as err:
+        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+    lines = frozenset(line for line in data.split(b"\n") if line)
+    if sum(len(v[1]) for v in _SEGMENT_CACHE.values()) + len(lines) > _CACHE_MAX_LINES:
+        _SEGMENT_CACHE.clear()
+    _SEGMENT_CACHE[path] = (key, lines, len(data))
+    return lines, len(data)
+
+
+def _not_in_base(path: Path, lines: set[bytes]) -> list[bytes]:
+    """The ``lines`` that the sorted base file at ``path`` does not hold."""
+    try:
+        with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            key = _identity(st)
+            hit = _BASE_MEMO.get(path)
+            if hit is None or hit[0] != key:
+                hit = _BASE_MEMO[path] = (key, {})
+            memo = hit[1]
+            todo = [line for line in lines if line not in memo]
+            found: dict[bytes, bool] = {}
+            if todo and st.st_size:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                    found = _presence_sorted(mm, sorted(todo))
+            elif todo:
+                found = dict.fromkeys(todo, False)
+    except OSError as err:
+        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+    absent = [line for line in lines if not (found[line] if line in found else memo[line])]
+    if len(memo) + len(found) > _CACHE_MAX_LINES:
+        memo.clear()
+    memo.update(found)
+    return absent
 
 
 class RdfGraphSink:
@@ -136,36 +224,52 @@ class RdfGraphSink:
 
     # -- writing -------------------------------------------------------------------------
 
+    def _segments(self) -> list[tuple[Path, frozenset[bytes], int]]:
+        """The segments (name order) with their lines and sizes, read through the cache."""
+        try:
+            names = sorted(e.name for e in os.scandir(self.segment_dir) if e.name.endswith(".nt"))
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise RecordError(f"cannot list the lineage graph {self.segment_dir}: {err}") from err
+        out = []
+        for name in names:
+            path = self.segment_dir / name
+            lines, size = _cached_lines(path)
+            out.append((path, lines, size))
+        return out
+
     def plan_update(self, graphs: Iterable[Triples]) -> GraphUpdate:
         new: set[bytes] = set()
         for g in graphs:
             new |= nt_lines(g)
-        segments = sorted(self.segment_dir.glob("*.nt")) if self.segment_dir.is_dir() else []
-        seg_data = [self._read(p) for p in segments]
-        seg_lines = {line for chunk in seg_data for line in chunk.split(b"\n") if line}
-        candidates = new - seg_lines
-        base_size = self.path.stat().st_size if self.path.exists() else 0
-        if candidates and base_size:
-            with (
-                self.path.open("rb") as fh,
-                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm,
-            ):
-                added = sorted(line for line in candidates if not _in_sorted(mm, line))
+        segments = self._segments()
+        candidates = new.difference(*(seg for _, seg, _ in segments))
+        try:
+            base_stat: os.stat_result | None = self.path.stat()
+        except FileNotFoundError:
+            base_stat = None
+        except OSError as err:
+            raise RecordError(f"cannot read the lineage graph file {self.path}: {err}") from err
+        base_size = base_stat.st_size if base_stat is not None else 0
+        if candidates and base_stat is not None and base_size:
+            added = sorted(_not_in_base(self.path, candidates))
         else:
             added = sorted(candidates)
         if not added:
             return GraphUpdate({}, (), 0)
         segment = b"".join(line + b"\n" for line in added)
-        pending = sum(len(d) for d in seg_data) + len(segment)
+        pending = sum(size for _, _, size in segments) + len(segment)
         if pending < base_size and len(segments) < self.max_segments:
             name = hashlib.sha256(segment).hexdigest()[:32] + ".nt"
             return GraphUpdate({self.segment_dir / name: segment}, (), len(added))
         lines = set(self._read(self.path).split(b"\n")) if base_size else set()
         lines.discard(b"")
-        lines |= seg_lines
+        for _, seg, _ in segments:
+            lines |= seg
         lines.update(added)
         base = b"".join(line + b"\n" for line in sorted(lines))
-        return GraphUpdate({self.path: base}, tuple(segments), len(added))
+        return GraphUpdate({self.path: base}, tuple(p for p, _, _ in segments), len(added))
 
     def merge(self, graphs: Iterable[Triples]) -> int:
         """Merge ``graphs`` and persist at once (atomic publication); returns the lines added."""

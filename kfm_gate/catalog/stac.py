@@ -73,7 +73,9 @@ def geometry_bbox(geometry: Mapping[str, Any]) -> list[float]:
 
 def stac_json(doc: Mapping[str, Any]) -> bytes:
     """STAC documents as stable bytes (sorted keys, 2-space indent, final newline)."""
-    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    from kfm_gate.provenance.jsonfmt import dumps_indent
+
+    return (dumps_indent(doc, 2) + "\n").encode("utf-8")
 
 
 def _license(licenses: Iterable[str]) -> str:
@@ -464,8 +466,9 @@ def validate_stac_pystac(doc: Mapping[str, Any]) -> list[str]:
 
 #: keywords whose values are data, not schemas (never searched for ``$ref``)
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
-#: (id of an ``items`` subschema, canonical JSON of an element) known to be valid
-_VALID_ELEMENTS: dict[tuple[int, str], None] = {}
+#: (id of a subschema, repr of an array or object, or of the values of the keys it looks at)
+#: known to be valid against it
+_VALID_ELEMENTS: dict[tuple[Any, ...], None] = {}
 _VALID_ELEMENTS_MAX = 200_000
 
 
@@ -501,31 +504,232 @@ def _inline_refs(node: Any, base: str, docs: Mapping[str, Any], stack: frozenset
     return node
 
 
-def _memo_items(validator: Any, items: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    """Draft 7 ``items`` that skips elements already found valid against the same subschema.
+def _descend(validator: Any, instance: Any, subschema: Any, **where: Any) -> Iterator[Any]:
+    """``validator.descend`` with the validator's own resolver.
 
-    Validating an element against a subschema depends on the two only (the schemas are
-    inlined, so no reference depends on where the element sits): a collection's links, which
-    grow with every publication, are each checked once per process, not once per publication.
-    Invalid elements are never remembered, so every error is reported every time.
+    jsonschema derives a resolver for every subschema in case it declares a new base URI;
+    the schemas here are inlined and every reference left is absolute, so the base never
+    matters and the parent's resolver is reused (the same results, less work).
     """
+    return validator.descend(  # type: ignore[no-any-return]
+        instance, subschema, resolver=getattr(validator, "_resolver", None), **where
+    )
+
+
+#: keywords whose result on an object depends only on the values (or absence) of the keys
+#: the schema names (``properties``, ``required``, ``dependencies``), recursively through
+#: the combinators
+_PROJECTABLE = frozenset(
+    {
+        "properties",
+        "required",
+        "type",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "title",
+        "description",
+        "$comment",
+        "$schema",
+        "$id",
+        "default",
+        "examples",
+        "dependencies",
+    }
+)
+#: id of a subschema -> the keys an object's validity against it depends on (None: the whole
+#: object); the subschemas are those of the cached validators, alive for the process
+_PROJECTIONS: dict[int, tuple[str, ...] | None] = {}
+
+
+def _projection(schema: Any) -> tuple[str, ...] | None:
+    hit = _PROJECTIONS.get(id(schema), ())
+    if hit != ():
+        return hit
+    keys: set[str] = set()
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, bool):
+            return True
+        if not isinstance(node, dict) or not set(node) <= _PROJECTABLE:
+            return False
+        props = node.get("properties", {})
+        required = node.get("required", [])
+        if not isinstance(props, dict) or not isinstance(required, list):
+            return False
+        keys.update(props)
+        keys.update(str(k) for k in required)
+        subs = [*node.get("allOf", []), *node.get("anyOf", []), *node.get("oneOf", [])]
+        if "not" in node:
+            subs.append(node["not"])
+        dependencies = node.get("dependencies", {})
+        if not isinstance(dependencies, dict):
+            return False
+        for key, dependency in dependencies.items():
+            keys.add(str(key))
+            if isinstance(dependency, list):
+                keys.update(str(k) for k in dependency)
+            else:
+                subs.append(dependency)
+        return all(walk(sub) for sub in subs)
+
+    result = tuple(sorted(keys)) if walk(schema) else None
+    _PROJECTIONS[id(schema)] = result
+    return result
+
+
+def _memo_descend(validator: Any, instance: Any, subschema: Any, **where: Any) -> Iterator[Any]:
+    """:func:`_descend`, skipped for an array or object already found valid against the same
+    subschema in this process.
+
+    Validating a value against a subschema depends on the two only (the schemas are inlined,
+    so no reference depends on where the value sits, and formats are not checked): a
+    collection's links, which grow with every publication, and the values items share (flags,
+    software, links) are each checked once per process, not once per publication. The key
+    is the value's ``repr`` (it tells a list from a tuple and 1 from 1.0 or True); for an
+    object and a subschema that only looks at some of its keys (``properties``,
+    ``required``, ``type`` and combinators of those, e.g. the common metadata every asset
+    is checked against) the ``repr`` of those keys' values only. Invalid values are never
+    remembered, so every error is reported every time.
+    """
+    if isinstance(instance, dict) and instance:
+        keys = _projection(subschema)
+        if keys is None:
+            key: tuple[Any, ...] = (id(subschema), repr(instance))
+        else:
+            key = (
+                id(subschema),
+                True,
+                *(repr(instance[k]) if k in instance else None for k in keys),
+            )
+    elif isinstance(instance, list) and instance:
+        key = (id(subschema), repr(instance))
+    else:
+        yield from _descend(validator, instance, subschema, **where)
+        return
+    if key in _VALID_ELEMENTS:
+        return
+    errors = list(_descend(validator, instance, subschema, **where))
+    if errors:
+        yield from errors
+        return
+    if len(_VALID_ELEMENTS) >= _VALID_ELEMENTS_MAX:
+        _VALID_ELEMENTS.clear()
+    _VALID_ELEMENTS[key] = None
+
+
+# Draft 4/6/7 keywords that descend into subschemas, as in jsonschema (``_keywords`` and
+# ``_legacy_keywords``), through :func:`_descend` / :func:`_memo_descend`; error messages and
+# paths are jsonschema's own.
+
+
+def _memo_items(validator: Any, items: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """Draft 6/7 ``items``; elements already found valid are not checked again."""
     if not validator.is_type(instance, "array"):
         return
     if validator.is_type(items, "array"):
         for (index, item), subschema in zip(enumerate(instance), items, strict=False):
-            yield from validator.descend(item, subschema, path=index, schema_path=index)
+            yield from _descend(validator, item, subschema, path=index, schema_path=index)
         return
     for index, item in enumerate(instance):
-        key = (id(items), json.dumps(item, sort_keys=True, separators=(",", ":")))
-        if key in _VALID_ELEMENTS:
-            continue
-        errors = list(validator.descend(item, items, path=index))
-        if errors:
-            yield from errors
-        else:
-            if len(_VALID_ELEMENTS) >= _VALID_ELEMENTS_MAX:
-                _VALID_ELEMENTS.clear()
-            _VALID_ELEMENTS[key] = None
+        yield from _memo_descend(validator, item, items, path=index)
+
+
+def _kw_properties(validator: Any, properties: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for prop, subschema in properties.items():
+        if prop in instance:
+            yield from _memo_descend(
+                validator, instance[prop], subschema, path=prop, schema_path=prop
+            )
+
+
+def _kw_pattern_properties(
+    validator: Any, pattern_properties: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    import re
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for k, v in instance.items():
+            if re.search(pattern, k):
+                yield from _memo_descend(validator, v, subschema, path=k, schema_path=pattern)
+
+
+def _kw_additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    from jsonschema import _keywords
+    from jsonschema._utils import find_additional_properties
+
+    fallback: Any = _keywords.additionalProperties
+
+    if validator.is_type(instance, "object") and validator.is_type(additional, "object"):
+        for extra in set(find_additional_properties(instance, schema)):
+            yield from _memo_descend(validator, instance[extra], additional, path=extra)
+        return
+    yield from fallback(validator, additional, instance, schema)
+
+
+def _kw_all_of(validator: Any, all_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    for index, subschema in enumerate(all_of):
+        yield from _memo_descend(validator, instance, subschema, schema_path=index)
+
+
+def _kw_any_of(validator: Any, any_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    all_errors = []
+    for index, subschema in enumerate(any_of):
+        errs = list(_descend(validator, instance, subschema, schema_path=index))
+        if not errs:
+            break
+        all_errors.extend(errs)
+    else:
+        yield ValidationError(
+            f"{instance!r} is not valid under any of the given schemas",
+            context=all_errors,
+        )
+
+
+def _kw_one_of(validator: Any, one_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    subschemas = enumerate(one_of)
+    all_errors = []
+    first_valid = None
+    for index, subschema in subschemas:
+        errs = list(_descend(validator, instance, subschema, schema_path=index))
+        if not errs:
+            first_valid = subschema
+            break
+        all_errors.extend(errs)
+    else:
+        yield ValidationError(
+            f"{instance!r} is not valid under any of the given schemas",
+            context=all_errors,
+        )
+    more_valid = [
+        each for _, each in subschemas if validator.evolve(schema=each).is_valid(instance)
+    ]
+    if more_valid:
+        more_valid.append(first_valid)
+        reprs = ", ".join(repr(schema) for schema in more_valid)
+        yield ValidationError(f"{instance!r} is valid under each of {reprs}")
+
+
+_KEYWORDS = {
+    "items": _memo_items,
+    "properties": _kw_properties,
+    "patternProperties": _kw_pattern_properties,
+    "additionalProperties": _kw_additional_properties,
+    "allOf": _kw_all_of,
+    "anyOf": _kw_any_of,
+    "oneOf": _kw_one_of,
+}
 
 
 @cache
@@ -533,14 +737,16 @@ def _schema_validators() -> dict[str, Any]:
     """Compiled jsonschema validators of the core and extension schemas, cached per process.
 
     Each schema is compiled once with its references inlined (the registry still resolves the
-    recursive ones and the JSON Schema meta-schema), and array elements already found valid
-    are not checked again (:func:`_memo_items`).
+    recursive ones and the JSON Schema meta-schema), and arrays and objects already found
+    valid against a subschema are not checked again (:func:`_memo_descend`).
     """
     import jsonschema
     from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
     from referencing import Resource
     from referencing.jsonschema import DRAFT7
 
+    _VALID_ELEMENTS.clear()  # keyed by id() of subschemas: only those of these validators
+    _PROJECTIONS.clear()
     resources_: list[tuple[str, Any]] = []
     schemas: dict[str, Any] = {}
     for url, path in stac_validator_schema_map().items():
@@ -553,8 +759,8 @@ def _schema_validators() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for url, contents in schemas.items():
         cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft7Validator)
-        if cls in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, cls_draft7):
-            cls = extend(cls, {"items": _memo_items})  # the same ``items`` in these drafts
+        if cls in (jsonschema.Draft6Validator, cls_draft7):
+            cls = extend(cls, _KEYWORDS)  # the same keywords in these drafts
         out[url] = cls(_inline_refs(contents, url, schemas, frozenset()), registry=registry)
     return out
 
