@@ -104,8 +104,15 @@ def bench_verify(n: int = 100_000) -> float:
 
 
 def main() -> None:
+    import os
+
+    load_before = os.getloadavg()[0]
     r = bench_record()
     rate = bench_verify()
+    print(
+        f"info load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after on "
+        f"{os.cpu_count()} CPUs (other processes' CPU and file system load move the wall times)"
+    )
     print(
         f"info record_run promote=True (allow) median {r['allow_median']:.2f} ms, "
         f"p90 {r['allow_p90']:.2f} ms, median of round medians {r['allow_round_medians']:.2f} ms, "

@@ -20,7 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,6 +238,11 @@ def entry_from_decision(decision: Mapping[str, Any], *, decision_digest: str) ->
     }
 
 
+def receipt_bytes(stored: Mapping[str, Any]) -> bytes:
+    """A stored line's dict (what :meth:`Ledger.append` returns) as receipt file bytes."""
+    return json.dumps(stored, sort_keys=True, indent=1).encode("utf-8") + b"\n"
+
+
 _hash = sha256_bytes  # entry hash: sha256 of the entry's canonical bytes
 
 
@@ -318,12 +323,28 @@ class Ledger:
             ) from err
         return seq, stored.decode("ascii")
 
-    def append(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+    def append(
+        self,
+        entry: Mapping[str, Any],
+        *,
+        receipt: Path | None = None,
+        sync_dirs: Iterable[Path] = (),
+        defer_dirs: list[Path] | None = None,
+    ) -> dict[str, Any]:
         """Append one entry (the fields of :data:`ENTRY_FIELDS`); returns the stored line's dict.
 
         The previous hash and sequence number are read under an exclusive lock, so concurrent
-        gates append one after the other.
+        gates append one after the other. The appended line and the new head (and the
+        ``receipt``, when given: the returned dict as JSON, e.g. a run's record that its
+        decision is in the ledger) are fsynced together before the head and the receipt are
+        renamed into place: when this returns, the entry is on disk, and neither the head nor
+        the receipt can name an entry that is not. ``sync_dirs`` are fsynced in the same batch
+        (e.g. the folders of run records just renamed into place). ``defer_dirs``: the folders
+        of the head and the receipt are appended to this list instead of being fsynced (the
+        caller fsyncs them with its own next batch).
         """
+        from kfm_gate.layout import atomic_write_all
+
         missing = [f for f in ENTRY_FIELDS if f not in entry]
         if missing:
             raise RecordError(f"ledger entry lacks {', '.join(missing)}; give every field")
@@ -339,29 +360,31 @@ class Ledger:
                 sig = signer.sign(h.encode("ascii"))
                 line += b',"sig":"' + sig.encode("ascii") + b'"'
             line += b"}\n"
+            out: dict[str, Any] = {"entry": body_doc, "hash": h}
+            if sig is not None:
+                out["sig"] = sig
+            files = {self.head_path: self._head_bytes(seq + 1, h)}
+            if receipt is not None:
+                files[receipt] = receipt_bytes(out)
             try:
                 with self.path.open("ab") as fh:
                     fh.write(line)
                     fh.flush()
-                    os.fsync(fh.fileno())
-                self._write_head(seq + 1, h)
+                    atomic_write_all(
+                        files, sync_with=[fh.fileno(), *sync_dirs], defer_dirs=defer_dirs
+                    )
             except OSError as err:
                 raise RecordError(
                     f"cannot append to ledger {self.path}: {err.strerror or err}"
                 ) from err
-        out: dict[str, Any] = {"entry": body_doc, "hash": h}
-        if sig is not None:
-            out["sig"] = sig
         return out
 
-    def _write_head(self, count: int, last_hash: str) -> None:
-        from kfm_gate.layout import atomic_write
-
+    def _head_bytes(self, count: int, last_hash: str) -> bytes:
         head: dict[str, Any] = {"count": count, "hash": last_hash}
         signer = self.signer
         if signer is not None and signer.private is not None:
             head["sig"] = signer.sign(f"{count}|{last_hash}".encode("ascii"))
-        atomic_write(self.head_path, json.dumps(head, sort_keys=True).encode("utf-8") + b"\n")
+        return json.dumps(head, sort_keys=True).encode("utf-8") + b"\n"
 
     # -- reading -----------------------------------------------------------------------
 

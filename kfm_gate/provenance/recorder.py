@@ -2,18 +2,25 @@
 
 1. Run records, whatever the outcome: ``prov.ttl``, ``prov.jsonld`` and the OpenLineage events
    (``openlineage/01-START.json``, ``02-COMPLETE.json`` or ``02-FAIL.json``) into the run folder,
-   staged and renamed together.
-2. The ledger entry (hash-chained; skipped when this decision is already in the ledger).
+   staged and renamed together through a journal (:mod:`kfm_gate.provenance.staging`).
+2. The ledger entry (hash-chained; skipped when this decision is already in the ledger), with
+   the run's receipt ``ledger-entry.json``; on disk when this function returns.
 3. On ``promote=True`` (outcome allow only): the STAC item, its sidecars and the collection, the
    DCAT record, and the merged lineage graph, all staged first and renamed together through a
-   journal (:mod:`kfm_gate.provenance.staging`), so nothing is ever half published.
+   journal, so nothing is ever half published. They are planned and validated before step 1
+   and their temporaries fsynced with the records' (nothing is visible before step 3); a
+   failure there is raised after steps 1 and 2, as if it had happened in step 3.
 4. Optional HTTP OpenLineage emission (``config['openlineage']['url']``); a delivery failure is
    reported in the result, the files stay the record.
+
+See ``docs/provenance.md`` (*Atomic publication*) for the order of the fsyncs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +33,9 @@ from kfm_gate.provenance.lineage import (
     build_run_events,
     event_files,
 )
-from kfm_gate.provenance.prov import build_prov_graph, serialize_jsonld, serialize_turtle
+from kfm_gate.provenance.prov import prov_triples, serialize_jsonld, serialize_turtle
 from kfm_gate.provenance.record import RunRecord
-from kfm_gate.provenance.staging import StagedWrites
+from kfm_gate.provenance.staging import StagedWrites, fsync_all
 
 LEDGER_FILE = "mcp/ledger.jsonl"
 LEDGER_MARKER = "ledger-entry.json"
@@ -39,6 +46,11 @@ def _rel(root: Path, path: Path) -> str:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def _rel_resolved(root: Path, paths: list[Path]) -> list[str]:
+    """``_rel`` of paths that are resolved already (staged targets)."""
+    return [p.relative_to(root).as_posix() for p in paths]
 
 
 def record_run(
@@ -59,23 +71,56 @@ def record_run(
     run_dir = record.resolve_run_dir(root)
     if not run_dir.is_absolute():
         run_dir = root / run_dir
-    prov_graph = build_prov_graph(record)
+    prov_graph = prov_triples(record)
     prov_docs = {
         "prov.ttl": serialize_turtle(prov_graph),
         "prov.jsonld": serialize_jsonld(prov_graph),
     }
     events = build_run_events(record)
 
-    # 1. run records -------------------------------------------------------------------
+    # 1. run records (staged) and the publication (planned and staged, not visible) --------
     records = StagedWrites(root)
     for name, data in prov_docs.items():
         records.add(run_dir / name, data)
     for rel, data in event_files(events).items():
         records.add(run_dir / rel, data)
-    records.commit()
+    publication: _Publication | None = None
+    deferred: BaseException | None = None  # a publication failure, raised after the ledger
+    if promote and record.decision.outcome == "allow":
+        try:
+            publication = _plan_publication(record, root, prov_graph, prov_docs, validate_stac)
+        except Exception as err:  # records and ledger are written first, whatever happened
+            deferred = err
+    # every temporary of both is fsynced in one batch; the records become visible first
+    fds = records.prepare()
+    if publication is not None:
+        try:
+            fds += publication.staged.prepare()
+        except Exception as err:
+            publication, deferred = None, err
+    synced = True
+    try:
+        fsync_all(fds)
+    except OSError as err:
+        synced = False  # records.commit fsyncs its own files again and reports the failure
+        if publication is not None:
+            publication.staged.abort()
+            publication, deferred = (
+                None,
+                RecordError(
+                    f"could not stage the publication of {record.item_id}: {err}; "
+                    "nothing was published, fix the cause and re-run"
+                ),
+            )
+    try:
+        records.commit(synced=synced, defer_dirs=True)
+    except BaseException:
+        if publication is not None:
+            publication.staged.abort()
+        raise
     result: dict[str, Any] = {
         "run_dir": _rel(root, run_dir),
-        "records": [_rel(root, p) for p in records.targets],
+        "records": _rel_resolved(root, records.targets),
         "ledger": None,
         "published": [],
         "stac_item": None,
@@ -84,9 +129,28 @@ def record_run(
         "warnings": [],
     }
 
-    # 2. ledger ------------------------------------------------------------------------
-    ledger = ledger or Ledger(root / LEDGER_FILE, repo_root=root)
-    result["ledger"] = _append_once(ledger, record, run_dir)
+    # 2. ledger (its fsyncs also make the renamed records durable; the folders of its head
+    # and receipt are fsynced with the publication's journal, or right after) -------------
+    ledger_dirs: list[Path] = []
+    try:
+        ledger = ledger or Ledger(root / LEDGER_FILE, repo_root=root)
+        result["ledger"], dirs_synced = _append_once(
+            ledger, record, run_dir, records.pending_dirs, ledger_dirs
+        )
+        records.finish(synced=dirs_synced)
+    except BaseException:
+        if publication is not None:
+            publication.staged.abort()
+        with contextlib.suppress(RecordError):  # the journal stays; the next run finishes it
+            records.finish()
+        raise
+
+    if publication is None:
+        try:
+            fsync_all(ledger_dirs)
+        except OSError as err:
+            raise RecordError(f"cannot sync the ledger's folders {ledger_dirs}: {err}") from err
+        ledger_dirs = []
 
     # 3. publication ---------------------------------------------------------------------
     if promote:
@@ -95,7 +159,16 @@ def record_run(
                 f"run {record.run_id} has outcome {record.decision.outcome}: only 'allow' may "
                 "be promoted; call record_run(..., promote=False)"
             )
-        result.update(_publish(record, root, prov_graph, prov_docs, validate_stac))
+        assert publication is not None or deferred is not None
+        if publication is not None:
+            try:
+                result.update(publication.commit(root, synced=synced, sync_dirs=ledger_dirs))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    fsync_all(ledger_dirs)  # the ledger's receipt and head, in any case
+                raise
+        if deferred is not None:
+            raise deferred
 
     # 4. extra lineage sinks -------------------------------------------------------------
     for sink in build_lineage_sinks(record.config, run_dir):
@@ -108,10 +181,17 @@ def record_run(
     return result
 
 
-def _append_once(ledger: Ledger, record: RunRecord, run_dir: Path) -> dict[str, Any]:
-    """Append the decision unless this run folder already recorded the same decision."""
-    from kfm_gate.layout import atomic_write
-
+def _append_once(
+    ledger: Ledger,
+    record: RunRecord,
+    run_dir: Path,
+    sync_dirs: list[Path],
+    defer_dirs: list[Path],
+) -> tuple[dict[str, Any], bool]:
+    """Append the decision unless this run folder already recorded the same decision; the
+    receipt (``ledger-entry.json``) is written with the entry. Returns the ledger summary and
+    whether ``sync_dirs`` were fsynced with the entry (not when nothing was appended); the
+    folders of the head and receipt are added to ``defer_dirs`` for the caller to fsync."""
     marker = run_dir / LEDGER_MARKER
     try:
         done = json.loads(marker.read_text(encoding="utf-8"))
@@ -120,20 +200,46 @@ def _append_once(ledger: Ledger, record: RunRecord, run_dir: Path) -> dict[str, 
     if isinstance(done, dict) and done.get("entry", {}).get("decision_id") == (
         record.decision.decision_id
     ):
-        return {"seq": done["entry"]["seq"], "hash": done["hash"], "appended": False}
+        return {"seq": done["entry"]["seq"], "hash": done["hash"], "appended": False}, False
     decision_doc = record.decision.to_json_dict()
-    stored = ledger.append(entry_from_decision(decision_doc, decision_digest=digest(decision_doc)))
-    atomic_write(marker, json.dumps(stored, sort_keys=True, indent=1).encode("utf-8") + b"\n")
-    return {"seq": stored["entry"]["seq"], "hash": stored["hash"], "appended": True}
+    stored = ledger.append(
+        entry_from_decision(decision_doc, decision_digest=digest(decision_doc)),
+        receipt=marker,
+        sync_dirs=sync_dirs,
+        defer_dirs=defer_dirs,
+    )
+    return {"seq": stored["entry"]["seq"], "hash": stored["hash"], "appended": True}, True
 
 
-def _publish(
+@dataclass
+class _Publication:
+    """A planned publication: the staged files and what to report once committed."""
+
+    staged: StagedWrites
+    item_path: Path
+    version: int
+    graph_added: int
+
+    def commit(self, root: Path, *, synced: bool, sync_dirs: list[Path]) -> dict[str, Any]:
+        changed = self.staged.commit(synced=synced, sync_dirs=sync_dirs)
+        return {
+            "published": _rel_resolved(root, self.staged.targets),
+            "changed": _rel_resolved(root, changed),
+            "stac_item": _rel(root, self.item_path),
+            "stac_version": self.version,
+            "graph_added": self.graph_added,
+        }
+
+
+def _plan_publication(
     record: RunRecord,
     root: Path,
     prov_graph: Any,
     prov_docs: dict[str, bytes],
     validate: bool,
-) -> dict[str, Any]:
+) -> _Publication:
+    """Everything an allowed run publishes (STAC item, sidecars, collection, DCAT, lineage
+    graph), validated and staged in memory; nothing is written here."""
     from kfm_gate.catalog.dcat import dcat_bytes, dcat_path, dcat_triples
     from kfm_gate.catalog.graph import RdfGraphSink, build_stac_triples
     from kfm_gate.catalog.stac import StacWriter, sidecar_files, validate_stac
@@ -158,11 +264,4 @@ def _publish(
         staged.add(path, data)
     for path in update.removes:
         staged.remove(path)
-    changed = staged.commit()
-    return {
-        "published": [_rel(root, p) for p in staged.targets],
-        "changed": [_rel(root, p) for p in changed],
-        "stac_item": _rel(root, plan.item_path),
-        "stac_version": plan.version,
-        "graph_added": update.added,
-    }
+    return _Publication(staged, plan.item_path, plan.version, update.added)

@@ -1,0 +1,277 @@
+"""The shortcuts that keep record_run fast give exactly what the plain ways give."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+
+from kfm_gate.errors import PathError, RecordError
+from kfm_gate.provenance import Ledger, record_run
+from kfm_gate.provenance.jsonfmt import dumps_indent
+from kfm_gate.provenance.ledger import entry_from_decision, receipt_bytes
+from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
+from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
+from kfm_gate.provenance.samples import sample_record
+from kfm_gate.provenance.staging import JOURNAL, StagedWrites
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_json, indent=st.sampled_from([0, 1, 2, 4]), ascii_only=st.booleans())
+def test_dumps_indent_is_json_dumps(doc: object, indent: int, ascii_only: bool) -> None:
+    expected = json.dumps(doc, sort_keys=True, indent=indent, ensure_ascii=ascii_only)
+    assert dumps_indent(doc, indent, ensure_ascii=ascii_only) == expected
+
+
+def test_dumps_indent_leaves_other_types_to_json() -> None:
+    class Key(str):
+        pass
+
+    assert dumps_indent({Key("b"): 1, "a": [1.5]}, 1) == json.dumps(
+        {Key("b"): 1, "a": [1.5]}, sort_keys=True, indent=1
+    )
+    with pytest.raises(TypeError):
+        dumps_indent({"a": object()}, 1)
+    circular: list[object] = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match="Circular"):
+        dumps_indent(circular, 1)
+
+
+@pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])
+def test_prov_triples_are_the_graph(outcome: str) -> None:
+    record = sample_record(outcome)
+    triples = prov_triples(record)
+    assert len(triples) == len(set(triples))
+    graph = build_prov_graph(record)
+    assert set(graph) == set(triples)
+    # the writers give the same bytes for the list and for the graph
+    assert to_turtle(triples, PREFIXES) == to_turtle(graph, PREFIXES)
+    assert to_jsonld(triples, PREFIXES) == to_jsonld(graph, PREFIXES)
+
+
+def test_term_caches_keep_language_tags_apart() -> None:
+    """rdflib compares language tags case-insensitively; the cached texts never mix them."""
+    s, p = URIRef("https://kfm.example/id/x"), URIRef("https://kfm.example/ns/kfm#t")
+    for _ in range(2):  # the second round reads the caches
+        g = Graph()
+        g.add((s, p, Literal("a", lang="en")))
+        g.add((s, p, Literal("b", lang="EN")))
+        lines = nt_lines(g)
+        assert lines == {x for x in g.serialize(format="nt", encoding="utf-8").split(b"\n") if x}
+        ttl = to_turtle(g, PREFIXES)
+        assert b'"a"@en' in ttl and b'"b"@EN' in ttl
+        assert isomorphic(g, Graph().parse(data=ttl.decode(), format="turtle"))
+
+
+def _presence_brute(base: list[bytes], lines: list[bytes]) -> dict[bytes, bool]:
+    return {line: line in set(base) for line in lines}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.lists(st.binary(min_size=1, max_size=3).filter(lambda b: b"\n" not in b)),
+    queries=st.lists(st.binary(min_size=1, max_size=3).filter(lambda b: b"\n" not in b)),
+    final_newline=st.booleans(),
+)
+def test_presence_search_matches_a_set(
+    base: list[bytes], queries: list[bytes], final_newline: bool
+) -> None:
+    from kfm_gate.catalog.graph import _presence_sorted
+
+    lines = sorted(set(base))
+    buf = b"".join(line + b"\n" for line in lines)
+    if buf and not final_newline:
+        buf = buf[:-1]
+    wanted = sorted(set(queries) | set(lines[::2]))
+    assert _presence_sorted(buf, wanted) == _presence_brute(lines, wanted)
+
+
+def test_graph_caches_follow_replaced_files(tmp_path: Path) -> None:
+    """Cached segment lines and base lookups are dropped when a file is replaced."""
+    from kfm_gate.catalog.graph import RdfGraphSink
+
+    sink = RdfGraphSink(tmp_path)
+    record = sample_record("allow")
+    lines = sorted(nt_lines(prov_triples(record)))
+    base, rest = lines[: len(lines) // 2], lines[len(lines) // 2 :]
+    sink.path.parent.mkdir(parents=True)
+    sink.path.write_bytes(b"".join(line + b"\n" for line in base))
+    assert sink.plan_update([prov_triples(record)]).added == len(rest)
+    assert sink.plan_update([prov_triples(record)]).added == len(rest)  # from the memo
+    tmp = sink.path.with_name("new.nt")
+    tmp.write_bytes(b"".join(line + b"\n" for line in lines))
+    tmp.replace(sink.path)
+    assert sink.plan_update([prov_triples(record)]).added == 0
+    seg = sink.segment_dir / "x.nt"
+    seg.parent.mkdir()
+    seg.write_bytes(b"")
+    tmp.write_bytes(b"".join(line + b"\n" for line in lines))
+    sink.path.unlink()
+    assert sink.plan_update([prov_triples(record)]).added == len(lines)
+    tmp.replace(seg)  # the segment now holds every line
+    assert sink.plan_update([prov_triples(record)]).added == 0
+
+
+def test_validation_shortcuts_report_what_jsonschema_reports(tmp_path: Path) -> None:
+    """Memoized values and the shared resolver: the same errors as the plain validators."""
+    import copy
+    import random
+
+    import kfm_gate.catalog.stac as stac
+
+    for day in ("2026-11-01", "2026-11-02"):
+        record_run(sample_record("allow", day=day), root=tmp_path, promote=True)
+    docs = [
+        json.loads(p.read_text())
+        for p in sorted((tmp_path / "data" / "stac").rglob("*.json"))
+        if p.name in ("item.json", "collection.json")
+    ]
+    rng = random.Random(5)
+    mutated = []
+    for _ in range(120):
+        doc = copy.deepcopy(rng.choice(docs))
+        node: object = doc
+        parent: object = None
+        key: object = None
+        while isinstance(node, dict | list) and node and rng.random() < 0.8:
+            parent = node
+            key = rng.choice(list(node) if isinstance(node, dict) else range(len(node)))
+            node = node[key]  # type: ignore[index]
+        if parent is not None:
+            parent[key] = rng.choice([7, "x", None, [], {}, True, 1.5, [1, 2], {"a": 1}])  # type: ignore[index]
+        mutated.append(doc)
+
+    def check(doc: dict[str, object]) -> object:
+        try:
+            return stac.validate_stac(doc)
+        except TypeError as err:  # e.g. 'stac_extensions' replaced by a number
+            return repr(err)
+
+    fast = [check(d) for d in docs + mutated + mutated]
+    saved = dict(stac._KEYWORDS)
+    stac._KEYWORDS.clear()
+    stac._schema_validators.cache_clear()
+    try:
+        plain = [check(d) for d in docs + mutated + mutated]
+    finally:
+        stac._KEYWORDS.update(saved)
+        stac._schema_validators.cache_clear()
+    assert fast == plain
+    assert sum(bool(e) for e in plain) > 60
+
+
+def test_staged_writes_refuse_a_link_out_of_the_roots(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    stac_dir = tmp_path / "data" / "stac"
+    stac_dir.mkdir(parents=True)
+    (stac_dir / "escape.json").symlink_to(outside / "x.json")
+    staged = StagedWrites(tmp_path)
+    staged.add(stac_dir / "fine.json", b"1")  # the folder is resolved once ...
+    with pytest.raises(PathError, match="outside"):
+        staged.add(stac_dir / "escape.json", b"2")  # ... and a link in it still followed
+    with pytest.raises(PathError):
+        staged.add(tmp_path / "README.md", b"3")
+
+
+def test_deferred_folders_keep_the_journal_until_finish(tmp_path: Path) -> None:
+    staged = StagedWrites(tmp_path)
+    target = tmp_path / "data" / "stac" / "c" / "a.json"
+    staged.add(target, b"a")
+    fds = staged.prepare()
+    assert len(fds) == 2 and not target.exists()  # the file and the journal, not visible
+    assert staged.commit(defer_dirs=True) == [target.resolve()]
+    assert target.read_bytes() == b"a" and (tmp_path / JOURNAL).exists()
+    assert set(staged.pending_dirs) >= {target.resolve().parent}
+    staged.finish()
+    assert not (tmp_path / JOURNAL).exists()
+
+
+def test_aborted_staging_leaves_nothing(tmp_path: Path) -> None:
+    staged = StagedWrites(tmp_path)
+    staged.add(tmp_path / "data" / "stac" / "a.json", b"a")
+    staged.prepare()
+    staged.abort()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_ledger_receipt_is_written_with_the_entry(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "mcp" / "ledger.jsonl")
+    receipt = tmp_path / "mcp" / "runs" / "r" / "ledger-entry.json"
+    d = sample_record("allow").decision.to_json_dict()
+    from kfm_gate.ids import digest
+
+    pending: list[Path] = []
+    stored = ledger.append(
+        entry_from_decision(d, decision_digest=digest(d)), receipt=receipt, defer_dirs=pending
+    )
+    assert receipt.read_bytes() == receipt_bytes(stored)
+    assert json.loads(receipt.read_text())["hash"] == stored["hash"]
+    assert {p.name for p in pending} == {"mcp", "r"}
+    assert ledger.verify().ok
+
+
+def test_ledger_append_failure_replaces_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger(tmp_path / "mcp" / "ledger.jsonl")
+    d = sample_record("allow").decision.to_json_dict()
+    from kfm_gate.ids import digest
+
+    entry = entry_from_decision(d, decision_digest=digest(d))
+    ledger.append(entry)
+    head = ledger.head_path.read_bytes()
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    receipt = tmp_path / "mcp" / "runs" / "r" / "ledger-entry.json"
+    with pytest.raises(RecordError):
+        ledger.append(entry, receipt=receipt)
+    assert ledger.head_path.read_bytes() == head  # neither head nor receipt was replaced
+    assert not receipt.exists()
+    assert not [p for p in (tmp_path / "mcp").rglob("*.tmp")]
+
+
+def test_publication_failure_after_the_ledger_keeps_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invalid STAC item is found before anything is written, yet the run records and the
+    ledger entry are written first, and nothing is published."""
+    import kfm_gate.catalog.stac as stac
+
+    monkeypatch.setattr(stac, "validate_stac", lambda doc: ["broken on purpose"])
+    record = sample_record("allow")
+    with pytest.raises(RecordError, match="broken on purpose"):
+        record_run(record, root=tmp_path, promote=True)
+    run_dir = tmp_path / "mcp" / "runs" / record.folder
+    assert (run_dir / "prov.ttl").exists() and (run_dir / "ledger-entry.json").exists()
+    assert Ledger(tmp_path / "mcp" / "ledger.jsonl").verify().entries == 1
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / JOURNAL).exists()
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
