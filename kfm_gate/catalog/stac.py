@@ -619,117 +619,50 @@ def _memo_descend(validator: Any, instance: Any, subschema: Any, **where: Any) -
     _VALID_ELEMENTS[key] = None
 
 
-# Draft 4/6/7 keywords that descend into subschemas, as in jsonschema (``_keywords`` and
-# ``_legacy_keywords``), through :func:`_descend` / :func:`_memo_descend`; error messages and
-# paths are jsonschema's own.
+#: keywords that descend into subschemas: jsonschema's own functions run them, handed a
+#: validator whose ``descend`` is :func:`_memo_descend` (messages and paths stay jsonschema's)
+_MEMO_KEYWORDS = (
+    "items",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+)
 
 
-def _memo_items(validator: Any, items: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    """Draft 6/7 ``items``; elements already found valid are not checked again."""
-    if not validator.is_type(instance, "array"):
-        return
-    if validator.is_type(items, "array"):
-        for (index, item), subschema in zip(enumerate(instance), items, strict=False):
-            yield from _descend(validator, item, subschema, path=index, schema_path=index)
-        return
-    for index, item in enumerate(instance):
-        yield from _memo_descend(validator, item, items, path=index)
+class _MemoValidator:
+    """A jsonschema validator whose ``descend`` skips values already found valid."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def descend(
+        self,
+        instance: Any,
+        schema: Any,
+        path: Any = None,
+        schema_path: Any = None,
+        resolver: Any = None,
+    ) -> Iterator[Any]:
+        return _memo_descend(self._inner, instance, schema, path=path, schema_path=schema_path)
 
 
-def _kw_properties(validator: Any, properties: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    if not validator.is_type(instance, "object"):
-        return
-    for prop, subschema in properties.items():
-        if prop in instance:
-            yield from _memo_descend(
-                validator, instance[prop], subschema, path=prop, schema_path=prop
-            )
+def _memo_keywords(cls: Any) -> dict[str, Any]:
+    """Overrides of :data:`_MEMO_KEYWORDS` for validator class ``cls``: its own keyword
+    functions, run with a :class:`_MemoValidator`."""
 
+    def wrap(own: Any) -> Any:
+        def keyword(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+            return own(_MemoValidator(validator), value, instance, schema)
 
-def _kw_pattern_properties(
-    validator: Any, pattern_properties: Any, instance: Any, schema: Any
-) -> Iterator[Any]:
-    import re
+        return keyword
 
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in pattern_properties.items():
-        for k, v in instance.items():
-            if re.search(pattern, k):
-                yield from _memo_descend(validator, v, subschema, path=k, schema_path=pattern)
-
-
-def _kw_additional_properties(
-    validator: Any, additional: Any, instance: Any, schema: Any
-) -> Iterator[Any]:
-    from jsonschema import _keywords
-    from jsonschema._utils import find_additional_properties
-
-    fallback: Any = _keywords.additionalProperties
-
-    if validator.is_type(instance, "object") and validator.is_type(additional, "object"):
-        for extra in set(find_additional_properties(instance, schema)):
-            yield from _memo_descend(validator, instance[extra], additional, path=extra)
-        return
-    yield from fallback(validator, additional, instance, schema)
-
-
-def _kw_all_of(validator: Any, all_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    for index, subschema in enumerate(all_of):
-        yield from _memo_descend(validator, instance, subschema, schema_path=index)
-
-
-def _kw_any_of(validator: Any, any_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    from jsonschema.exceptions import ValidationError
-
-    all_errors = []
-    for index, subschema in enumerate(any_of):
-        errs = list(_descend(validator, instance, subschema, schema_path=index))
-        if not errs:
-            break
-        all_errors.extend(errs)
-    else:
-        yield ValidationError(
-            f"{instance!r} is not valid under any of the given schemas",
-            context=all_errors,
-        )
-
-
-def _kw_one_of(validator: Any, one_of: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    from jsonschema.exceptions import ValidationError
-
-    subschemas = enumerate(one_of)
-    all_errors = []
-    first_valid = None
-    for index, subschema in subschemas:
-        errs = list(_descend(validator, instance, subschema, schema_path=index))
-        if not errs:
-            first_valid = subschema
-            break
-        all_errors.extend(errs)
-    else:
-        yield ValidationError(
-            f"{instance!r} is not valid under any of the given schemas",
-            context=all_errors,
-        )
-    more_valid = [
-        each for _, each in subschemas if validator.evolve(schema=each).is_valid(instance)
-    ]
-    if more_valid:
-        more_valid.append(first_valid)
-        reprs = ", ".join(repr(schema) for schema in more_valid)
-        yield ValidationError(f"{instance!r} is valid under each of {reprs}")
-
-
-_KEYWORDS = {
-    "items": _memo_items,
-    "properties": _kw_properties,
-    "patternProperties": _kw_pattern_properties,
-    "additionalProperties": _kw_additional_properties,
-    "allOf": _kw_all_of,
-    "anyOf": _kw_any_of,
-    "oneOf": _kw_one_of,
-}
+    return {k: wrap(cls.VALIDATORS[k]) for k in _MEMO_KEYWORDS if k in cls.VALIDATORS}
 
 
 @cache
@@ -760,7 +693,7 @@ def _schema_validators() -> dict[str, Any]:
     for url, contents in schemas.items():
         cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft7Validator)
         if cls in (jsonschema.Draft6Validator, cls_draft7):
-            cls = extend(cls, _KEYWORDS)  # the same keywords in these drafts
+            cls = extend(cls, _memo_keywords(cls))
         out[url] = cls(_inline_refs(contents, url, schemas, frozenset()), registry=registry)
     return out
 
