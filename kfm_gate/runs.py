@@ -14,6 +14,7 @@ from typing import Any
 
 from kfm_gate.errors import InputError
 from kfm_gate.ids import run_folder_name
+from kfm_gate.jsonfmt import dumps_indent
 from kfm_gate.layout import RUNS, Layout
 from kfm_gate.models import Decision
 
@@ -28,8 +29,8 @@ RECORD_FILES = (
 
 
 def dumps(doc: Any) -> str:
-    """Stable pretty JSON: sorted keys, UTF-8, newline at the end."""
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """Stable pretty JSON: sorted keys, UTF-8, newline at the end (``json.dumps`` bytes)."""
+    return dumps_indent(doc, 2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 class RunStore:

@@ -73,7 +73,7 @@ def geometry_bbox(geometry: Mapping[str, Any]) -> list[float]:
 
 def stac_json(doc: Mapping[str, Any]) -> bytes:
     """STAC documents as stable bytes (sorted keys, 2-space indent, final newline)."""
-    from kfm_gate.provenance.jsonfmt import dumps_indent
+    from kfm_gate.jsonfmt import dumps_indent
 
     return (dumps_indent(doc, 2) + "\n").encode("utf-8")
 

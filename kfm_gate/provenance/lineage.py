@@ -252,7 +252,7 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
 
 def event_bytes(event: Mapping[str, Any]) -> bytes:
     """An event as stable JSON bytes (sorted keys)."""
-    from kfm_gate.provenance.jsonfmt import dumps_indent
+    from kfm_gate.jsonfmt import dumps_indent
 
     return (dumps_indent(event, 1) + "\n").encode("utf-8")
 

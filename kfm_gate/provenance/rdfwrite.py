@@ -155,7 +155,7 @@ def to_jsonld(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Compact-ish JSON-LD: ``@context`` of the prefixes, one node per subject, values sorted."""
     from rdflib import Literal, URIRef
 
-    from kfm_gate.provenance.jsonfmt import dumps_indent
+    from kfm_gate.jsonfmt import dumps_indent
 
     ordered = _ordered(prefixes)
     iris: dict[str, str] = {}

@@ -14,51 +14,11 @@ from rdflib.compare import isomorphic
 
 from kfm_gate.errors import PathError, RecordError
 from kfm_gate.provenance import Ledger, record_run
-from kfm_gate.provenance.jsonfmt import dumps_indent
 from kfm_gate.provenance.ledger import entry_from_decision, receipt_bytes
 from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
 from kfm_gate.provenance.samples import sample_record
 from kfm_gate.provenance.staging import JOURNAL, StagedWrites
-
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text()
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.tuples(inner, inner)
-        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
-    ),
-    max_leaves=25,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(doc=_json, indent=st.sampled_from([0, 1, 2, 4]), ascii_only=st.booleans())
-def test_dumps_indent_is_json_dumps(doc: object, indent: int, ascii_only: bool) -> None:
-    expected = json.dumps(doc, sort_keys=True, indent=indent, ensure_ascii=ascii_only)
-    assert dumps_indent(doc, indent, ensure_ascii=ascii_only) == expected
-
-
-def test_dumps_indent_leaves_other_types_to_json() -> None:
-    class Key(str):
-        pass
-
-    assert dumps_indent({Key("b"): 1, "a": [1.5]}, 1) == json.dumps(
-        {Key("b"): 1, "a": [1.5]}, sort_keys=True, indent=1
-    )
-    with pytest.raises(TypeError):
-        dumps_indent({"a": object()}, 1)
-    circular: list[object] = []
-    circular.append(circular)
-    with pytest.raises(ValueError, match="Circular"):
-        dumps_indent(circular, 1)
 
 
 @pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])

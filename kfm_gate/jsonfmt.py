@@ -2,7 +2,7 @@
 writes, about twice as fast.
 
 With an ``indent`` the standard library falls back to its pure-Python encoder (a chain of
-generators); kfm-gate writes every record that way (PROV JSON-LD, OpenLineage events, STAC
+generators); kfm-gate writes every record that way (run records, PROV JSON-LD, OpenLineage events, STAC
 documents), so this writer builds the same text with one recursive function. Only the types
 JSON documents are made of are handled here (``dict`` with ``str`` keys, ``list``, ``tuple``,
 ``str``, ``int``, ``float``, ``bool``, ``None``); anything else (subclasses, other key types)
@@ -25,8 +25,10 @@ class _UnsupportedError(Exception):
     """A value this writer leaves to ``json.dumps``."""
 
 
-def dumps_indent(obj: Any, indent: int, *, ensure_ascii: bool = False) -> str:
-    """``json.dumps(obj, sort_keys=True, indent=indent, ensure_ascii=ensure_ascii)``."""
+def dumps_indent(
+    obj: Any, indent: int, *, ensure_ascii: bool = False, allow_nan: bool = True
+) -> str:
+    """``json.dumps(obj, sort_keys=True, indent=indent, ensure_ascii=..., allow_nan=...)``."""
     enc = encode_basestring_ascii if ensure_ascii else encode_basestring
     pad = " " * indent
     parts: list[str] = []
@@ -73,6 +75,8 @@ def dumps_indent(obj: Any, indent: int, *, ensure_ascii: bool = False) -> str:
         elif t is int:
             append(_int_repr(o))
         elif t is float:
+            if not allow_nan and (o != o or o in (_INF, -_INF)):
+                raise _UnsupportedError  # json.dumps raises its ValueError
             if o != o:
                 append("NaN")
             elif o == _INF:
@@ -87,5 +91,7 @@ def dumps_indent(obj: Any, indent: int, *, ensure_ascii: bool = False) -> str:
     try:
         walk(obj, "\n")
     except (_UnsupportedError, RecursionError):  # json.dumps gives its own error (or result)
-        return json.dumps(obj, sort_keys=True, indent=indent, ensure_ascii=ensure_ascii)
+        return json.dumps(
+            obj, sort_keys=True, indent=indent, ensure_ascii=ensure_ascii, allow_nan=allow_nan
+        )
     return "".join(parts)
