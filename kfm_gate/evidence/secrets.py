@@ -19,7 +19,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,23 +242,39 @@ def scan_table_file(
     *,
     label: str | None = None,
     memo: dict[str, Any] | None = None,
+    identifiers: Mapping[str, re.Pattern[str]] | None = None,
+    skipped: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Secrets in the string cells of a table: ``line`` is the row, ``column`` the column name.
 
     ``memo``: the run's memo, to share the parsed table with the other collectors.
+    ``identifiers``: the council's declared identifier patterns (``policies/data/pii.json``);
+    a cell of such a column that fully matches its pattern is counted in ``skipped`` and not
+    scanned (the patterns are checked not to match credential shapes).
     """
+    import numpy as np
     import pandas as pd
+
+    from kfm_gate.evidence.pii import is_declared_identifier
 
     frame = load_view_table(memo, path, media_type, limits)
     findings: list[dict[str, Any]] = []
     for column in frame.columns:
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        pattern = (identifiers or {}).get(str(column))
+        declared = np.zeros(len(uniques), dtype=bool)
         hit_codes: dict[int, list[tuple[str, int]]] = {}
         for code, value in enumerate(uniques):
             if isinstance(value, str) and value:
+                if pattern is not None and is_declared_identifier(pattern, value, str(column)):
+                    declared[code] = True
+                    continue
                 hits = scan_text(value)
                 if hits:
                     hit_codes[code] = hits
+        if pattern is not None and skipped is not None:
+            valid = codes >= 0
+            skipped[str(column)] = skipped.get(str(column), 0) + int(declared[codes[valid]].sum())
         if not hit_codes:
             continue
         for row, code in enumerate(codes.tolist()):
@@ -282,7 +298,9 @@ class SecretsCollector:
     """Section ``secrets``: credentials in the public view (tables and text artifacts).
 
     Settings: ``limits`` (file and cell size), ``max_findings_per_file`` (listed findings;
-    counts always cover everything).
+    counts always cover everything). Cells of the council's declared identifier columns
+    (``identifier_patterns`` in ``policies/data/pii.json``) that fully match their pattern
+    are counted in ``identifier_cells_skipped`` and not scanned, as in the PII scan.
     """
 
     name = "secrets"
@@ -297,16 +315,27 @@ class SecretsCollector:
         self.max_findings_per_file = max_findings_per_file
 
     def collect(self, ctx: GateContext) -> EvidenceSection:
+        from kfm_gate.evidence.pii import load_identifier_patterns
+
         limits = self.limits or TableLimits.from_settings(ctx.settings)
         findings: list[dict[str, Any]] = []
         counts: Counter[str] = Counter()
         files: list[dict[str, Any]] = []
         truncated = 0
+        policy_dir = ctx.policy_dir if ctx.policy_dir is not None else ctx.root / "policies"
         try:
+            identifiers = load_identifier_patterns(policy_dir, ctx.request.dataset)
+            skipped = dict.fromkeys(identifiers, 0)
             for view in sorted(ctx.files, key=lambda f: f.relpath):
                 if table_kind(view.public, view.media_type) is not None:
                     found = scan_table_file(
-                        view.public, view.media_type, limits, label=view.relpath, memo=ctx.memo
+                        view.public,
+                        view.media_type,
+                        limits,
+                        label=view.relpath,
+                        memo=ctx.memo,
+                        identifiers=identifiers,
+                        skipped=skipped,
                     )
                     kind = "table"
                 elif is_text_artifact(view.public, view.media_type):
@@ -334,5 +363,7 @@ class SecretsCollector:
                 "findings_truncated": truncated,
                 "total": total,
                 "files": files,
+                "identifier_patterns": {c: p.pattern for c, p in identifiers.items()},
+                "identifier_cells_skipped": skipped,
             },
         )

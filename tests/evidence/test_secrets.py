@@ -113,3 +113,30 @@ def test_prefilter_keeps_every_sample(kind: str) -> None:
     for text in (SAMPLES[kind], SAMPLES[kind].split(" ", 1)[-1]):
         assert scan_text(text) == scan_text_every_rule(text)
     assert scan_text(SAMPLES[kind])
+
+
+def test_declared_identifier_cells_are_counted_not_scanned(
+    make_ctx: Callable[..., GateContext],
+) -> None:
+    """Cells fully matching the council's identifier grammar are skipped (and counted); a
+    credential in the same column that does not match the grammar is still found."""
+    table = (
+        "site_id,notes\n"
+        "hs-20045-20261101-0001,fine\n"
+        "hs-20045-20261101-0002,fine\n"
+        f"{SAMPLES['GITHUB_TOKEN'].split(' ')[1]},fine\n"
+    )
+    ctx = make_ctx({"sites.csv": table}, dataset="historic_sites")
+    data = SecretsCollector().collect(ctx).data
+    assert data["identifier_cells_skipped"] == {"feature_id": 0, "site_id": 2}
+    assert data["counts_by_type"] == {"GITHUB_TOKEN": 1}
+    assert [(f["line"], f["column"]) for f in data["findings"]] == [(2, "site_id")]
+
+
+def test_an_identifier_grammar_admitting_credentials_is_refused() -> None:
+    from kfm_gate.errors import InputError
+    from kfm_gate.evidence.pii import compile_identifier_pattern
+
+    with pytest.raises(InputError, match="stricter"):
+        compile_identifier_pattern("site_id", r"^[A-Za-z0-9_]{20,}$")
+    compile_identifier_pattern("site_id", r"^hs-20[0-9]{3}-[0-9]{8}-[0-9]{4}$")
