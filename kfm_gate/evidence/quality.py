@@ -281,8 +281,8 @@ class QualityCollector:
             batch = batch_definition.get_batch(batch_parameters={"dataframe": typed})
             fmt: Any = self.result_format
             validation: Any = batch.validate(gx_suite, result_format=fmt)
-        result: dict[str, Any] = validation.to_json_dict()
-        by_config = result.get("results", [])
+        # each expectation's result as JSON (the suite-level parts are not needed)
+        by_config: list[dict[str, Any]] = [r.to_json_dict() for r in validation.results]
         if len(by_config) != len(suite.expectations):
             raise CollectorError(
                 f"quality suite {suite.path}: {len(by_config)} results for "

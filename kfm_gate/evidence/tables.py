@@ -344,11 +344,13 @@ def _load_geojson(path: Path, lim: TableLimits, *, point_columns: bool = False) 
 
 
 def _check_cell_sizes(path: Path, frame: pd.DataFrame, lim: TableLimits) -> None:
+    limit = lim.max_cell_chars
     for column in frame.columns:
         series = frame[column]
         if series.dtype != object and str(series.dtype) not in ("string", "str"):
             continue
-        lengths = series.map(lambda v: len(v) if isinstance(v, str) else 0)
-        if len(lengths) and int(lengths.max()) > lim.max_cell_chars:
-            row = int(lengths.to_numpy().argmax())
-            raise _cell_too_large(path, row, str(column), int(lengths.max()), lim.max_cell_chars)
+        values = series.to_numpy(dtype=object)
+        longest = max((len(v) for v in values if isinstance(v, str)), default=0)
+        if longest > limit:
+            row = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) == longest)
+            raise _cell_too_large(path, row, str(column), longest, limit)
