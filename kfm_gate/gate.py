@@ -381,7 +381,12 @@ class Gate:
                 memo=memo,
             )
             early = self._start_early(replace(ctx, changing_columns=self._changing(obligations)))
-            applied = self._apply_obligations(ctx, obligations, note)
+            try:
+                applied = self._apply_obligations(ctx, obligations, note)
+            except BaseException:
+                for handle in early.values():  # nothing will wait for them
+                    handle.cancel()
+                raise
             ctx = replace(ctx, applied=applied)
             evidence = self._collect(ctx, applied, note, early)
 
@@ -568,8 +573,8 @@ class Gate:
         Background collectors (e.g. the quality suite in its worker process) are started
         first (or were started before the obligations: ``early``), then the others run one
         after another in a helper thread, each within the collector timeout, then the
-        background ones are awaited within the same timeout counted from their start.
-        Sections keep the collectors' order.
+        background ones are awaited within the same timeout, counted from the start of this
+        collection. Sections keep the collectors' order.
         """
         timeout = self.settings.collector_timeout_s
         started = time.monotonic()
