@@ -358,7 +358,7 @@ class QualityCollector:
         """
         from kfm_gate.evidence.worker import shared_worker, worker_enabled
 
-        if not worker_enabled(self.process if self.process is not None else None):
+        if not worker_enabled(self.process):
             return None
         if ctx.changing_columns is None:
             return None
