@@ -9,10 +9,10 @@ collector's job, not the engine's: the policy never trusts an engine's word that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from kfm_gate.models import EvidenceSection, GovernanceFlags, Obligation, PromotionRequest
 
@@ -55,6 +55,31 @@ class GateContext:
         sink = self.settings.get("_log")
         if callable(sink):
             sink(message)
+
+
+T = TypeVar("T")
+
+
+def memo_file(memo: dict[str, Any] | None, kind: str, path: Path, load: Callable[[], T]) -> T:
+    """``load()``, once per run for ``path`` as it is now: the result is kept in the run's
+    ``memo`` under ``kind``, the path and the file's size and modification time.
+
+    Within one run files are only rewritten by obligation engines before collection starts,
+    so size and modification time identify the content. Callers must not modify the result.
+    Without a memo, or when the file cannot be stat'ed, ``load()`` runs (and gives its own
+    error).
+    """
+    if memo is None:
+        return load()
+    try:
+        st = path.stat()
+    except OSError:
+        return load()
+    key = f"{kind}:{path}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in memo:
+        memo[key] = load()
+    found: T = memo[key]
+    return found
 
 
 @runtime_checkable

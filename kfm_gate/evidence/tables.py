@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from kfm_gate.context import memo_file
 from kfm_gate.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -203,21 +204,9 @@ def load_view_table(
     size and modification time identify its content. The frame is shared: callers must not
     modify it (copy first). Without a memo this is :func:`load_table`.
     """
-    if ctx_memo is None:
-        return load_table(path, media_type, limits)
     lim = limits or TableLimits()
-    try:
-        st = path.stat()
-    except OSError:
-        return load_table(path, media_type, lim)  # raises the usual InputError
-    key = (
-        f"table:{path}|{media_type}|{lim.max_file_bytes}|{lim.max_cell_chars}"
-        f"|{st.st_size}|{st.st_mtime_ns}"
-    )
-    found = ctx_memo.get(key)
-    if found is None:
-        found = ctx_memo[key] = load_table(path, media_type, lim)
-    return found
+    kind = f"table|{media_type}|{lim.max_file_bytes}|{lim.max_cell_chars}"
+    return memo_file(ctx_memo, kind, path, lambda: load_table(path, media_type, lim))
 
 
 def _cell_too_large(path: Path, row: int, column: str, size: int, limit: int) -> InputError:

@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from kfm_gate.context import memo_file
 from kfm_gate.errors import InputError
 
 ACCEPTED_CRS_NAMES = frozenset(
@@ -307,16 +308,9 @@ def read_feature_collection(
     """
     label = source or str(path)
     if memo is not None:
-        try:
-            st = path.stat()
-        except OSError:
-            pass  # read below gives the usual error
-        else:
-            key = f"features:{path}|{label}|{st.st_size}|{st.st_mtime_ns}"
-            found = memo.get(key)
-            if not isinstance(found, FeatureSet):
-                found = memo[key] = read_feature_collection(path, source)
-            return found
+        return memo_file(
+            memo, f"features|{label}", path, lambda: read_feature_collection(path, source)
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
