@@ -545,21 +545,25 @@ class Gate:
         those columns (e.g. a quality suite that does not read them), else ``None`` and it
         starts after the obligations as usual.
         """
-        if ctx.changing_columns is None:
-            return {}
         early: dict[str, PendingSection] = {}
+        if ctx.changing_columns is not None:
+            self._start_background(ctx, early)
+        return early
+
+    def _start_background(self, ctx: GateContext, pending: dict[str, PendingSection]) -> None:
+        """Call ``start`` of every collector that has one and is not in ``pending`` yet; the
+        handles go into ``pending``. On a failure every handle in ``pending`` is cancelled."""
         try:
             for collector in self.collectors:
                 start = getattr(collector, "start", None)
-                if callable(start):
+                if callable(start) and collector.name not in pending:
                     handle = _guarded(collector.name, lambda s=start: s(ctx))
                     if handle is not None:
-                        early[collector.name] = handle
+                        pending[collector.name] = handle
         except BaseException:
-            for handle in early.values():
+            for handle in pending.values():
                 handle.cancel()
             raise
-        return early
 
     def _collect(
         self,
@@ -580,13 +584,8 @@ class Gate:
         started = time.monotonic()
         pending: dict[str, PendingSection] = dict(early or {})
         results: dict[str, EvidenceSection] = {}
+        self._start_background(ctx, pending)
         try:
-            for collector in self.collectors:
-                start = getattr(collector, "start", None)
-                if callable(start) and collector.name not in pending:
-                    handle = _guarded(collector.name, lambda s=start: s(ctx))
-                    if handle is not None:
-                        pending[collector.name] = handle
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 for collector in self.collectors:
                     if collector.name in pending:
