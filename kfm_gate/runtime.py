@@ -37,19 +37,9 @@ def published_geometry(files: list[Path]) -> dict[str, Any] | None:
             continue
         for feature in doc.get("features", []) if isinstance(doc, dict) else []:
             geom = (feature or {}).get("geometry")
-            if not geom:
-                continue
-            coords = geom.get("coordinates") if geom.get("type") == "Point" else None
-            if (
-                isinstance(coords, list)
-                and len(coords) >= 2
-                and all(type(c) in (int, float) for c in coords)
-            ):
-                x, y = float(coords[0]), float(coords[1])  # a point is its own bbox
-                boxes.append([x, y, x, y])
-                continue
-            with contextlib.suppress(RecordError):  # a suppressed feature has no coordinates
-                boxes.append(geometry_bbox(geom))
+            if geom:
+                with contextlib.suppress(RecordError):  # a suppressed feature has no coordinates
+                    boxes.append(geometry_bbox(geom))
     if not boxes:
         return None
     w, s, e, n = (

@@ -48,6 +48,16 @@ def multihash_sha256(digest: str) -> str:
 
 def geometry_bbox(geometry: Mapping[str, Any]) -> list[float]:
     """[west, south, east, north] of a GeoJSON geometry (any type, collections included)."""
+    coords = geometry.get("coordinates")
+    if (  # a point (the common case) is its own bbox
+        geometry.get("type") == "Point"
+        and isinstance(coords, list)
+        and len(coords) >= 2
+        and type(coords[0]) in (int, float)
+        and type(coords[1]) in (int, float)
+    ):
+        x, y = float(coords[0]), float(coords[1])
+        return [x, y, x, y]
     xs: list[float] = []
     ys: list[float] = []
 
