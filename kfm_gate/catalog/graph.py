@@ -273,15 +273,16 @@ class RdfGraphSink:
 
     def merge(self, graphs: Iterable[Triples]) -> int:
         """Merge ``graphs`` and persist at once (atomic publication); returns the lines added."""
-        from kfm_gate.provenance.staging import StagedWrites
+        from kfm_gate.provenance.staging import StagedWrites, publish_lock
 
-        update = self.plan_update(graphs)
-        staged = StagedWrites(self.root)
-        for path, data in update.writes.items():
-            staged.add(path, data)
-        for path in update.removes:
-            staged.remove(path)
-        staged.commit()
+        with publish_lock(self.root):  # no other publication changes the store meanwhile
+            update = self.plan_update(graphs)
+            staged = StagedWrites(self.root)
+            for path, data in update.writes.items():
+                staged.add(path, data)
+            for path in update.removes:
+                staged.remove(path)
+            staged.commit()
         return update.added
 
 

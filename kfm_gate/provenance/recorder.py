@@ -8,8 +8,9 @@
 3. On ``promote=True`` (outcome allow only): the STAC item, its sidecars and the collection, the
    DCAT record, and the merged lineage graph, all staged first and renamed together through a
    journal, so nothing is ever half published. They are planned and validated before step 1
-   and their temporaries fsynced with the records' (nothing is visible before step 3); a
-   failure there is raised after steps 1 and 2, as if it had happened in step 3.
+   and their temporaries fsynced with the records' (nothing is visible before step 3; the
+   PROV copies beside the item are hard links to the run records' files); a failure there
+   is raised after steps 1 and 2, as if it had happened in step 3.
 4. Optional HTTP OpenLineage emission (``config['openlineage']['url']``); a delivery failure is
    reported in the result, the files stay the record.
 
@@ -35,7 +36,7 @@ from kfm_gate.provenance.lineage import (
 )
 from kfm_gate.provenance.prov import prov_triples, serialize_jsonld, serialize_turtle
 from kfm_gate.provenance.record import RunRecord
-from kfm_gate.provenance.staging import StagedWrites, fsync_all
+from kfm_gate.provenance.staging import StagedWrites, fsync_all, publish_lock
 
 LEDGER_FILE = "mcp/ledger.jsonl"
 LEDGER_MARKER = "ledger-entry.json"
@@ -66,8 +67,28 @@ def record_run(
     Returns ``{run_dir, records, ledger, published, stac_item, stac_version, graph_added,
     warnings}`` with paths relative to ``root``. Raises :class:`RecordError` when something
     cannot be written; records written before the failure stay (they are complete files).
+    Holds the repository's publication lock throughout (:func:`publish_lock`): concurrent
+    gates record one after the other, and none plans from a catalog another is changing.
     """
     root = root.resolve()
+    with publish_lock(root):
+        result, events, run_dir = _record_run(record, root, promote, ledger, validate_stac)
+
+    # 4. extra lineage sinks (outside the lock: an HTTP endpoint may be slow) -------------
+    for sink in build_lineage_sinks(record.config, run_dir):
+        if isinstance(sink, FileLineageSink):
+            continue  # already written with the run records
+        try:
+            sink.emit(events)
+        except KfmGateError as err:
+            result["warnings"].append(str(err))
+    return result
+
+
+def _record_run(
+    record: RunRecord, root: Path, promote: bool, ledger: Ledger | None, validate_stac: bool
+) -> tuple[dict[str, Any], Any, Path]:
+    """Steps 1 to 3 of :func:`record_run`: its result, the OpenLineage events, the run folder."""
     run_dir = record.resolve_run_dir(root)
     if not run_dir.is_absolute():
         run_dir = root / run_dir
@@ -95,7 +116,7 @@ def record_run(
     fds = records.prepare()
     if publication is not None:
         try:
-            fds += publication.staged.prepare()
+            fds += publication.staged.prepare(link_from=records)
         except Exception as err:
             publication, deferred = None, err
     synced = True
@@ -169,16 +190,7 @@ def record_run(
                 raise
         if deferred is not None:
             raise deferred
-
-    # 4. extra lineage sinks -------------------------------------------------------------
-    for sink in build_lineage_sinks(record.config, run_dir):
-        if isinstance(sink, FileLineageSink):
-            continue  # already written with the run records
-        try:
-            sink.emit(events)
-        except KfmGateError as err:
-            result["warnings"].append(str(err))
-    return result
+    return result, events, run_dir
 
 
 def _append_once(

@@ -18,7 +18,7 @@ from kfm_gate.provenance.ledger import entry_from_decision, receipt_bytes
 from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
 from kfm_gate.provenance.samples import sample_record
-from kfm_gate.provenance.staging import JOURNAL, StagedWrites
+from kfm_gate.provenance.staging import JOURNAL, LOCK, StagedWrites
 
 
 @pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])
@@ -176,7 +176,9 @@ def test_aborted_staging_leaves_nothing(tmp_path: Path) -> None:
     staged.add(tmp_path / "data" / "stac" / "a.json", b"a")
     staged.prepare()
     staged.abort()
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
+        LOCK  # the publication lock stays, empty
+    ]
 
 
 def test_ledger_receipt_is_written_with_the_entry(tmp_path: Path) -> None:
