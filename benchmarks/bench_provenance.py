@@ -122,6 +122,14 @@ def main() -> None:
         f"info record_run promote=False (deny) median {r['deny_median']:.2f} ms, "
         f"p90 {r['deny_p90']:.2f} ms"
     )
+    from kfm_gate.catalog.schemacode import code_dir, load_validator
+    from kfm_gate.catalog.stac import ITEM_EXTENSIONS
+
+    built = load_validator(ITEM_EXTENSIONS[0]) is not None
+    print(
+        "info STAC validation: "
+        + (f"generated validators from {code_dir()}" if built else "jsonschema only (not built)")
+    )
     print(f"RESULT provenance_median_ms {r['allow_median']:.2f} ms")
     print(f"RESULT ledger_verify_per_s {rate:.0f} entries/s")
 

@@ -73,3 +73,16 @@ def make_request(
 
 def dump(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode("utf-8")
+
+
+def random_place(doc: Any, rng: Any, go_deeper: float) -> tuple[Any, Any]:
+    """A random (container, key) inside a JSON document: from the top, step into a random
+    child while there is one and ``rng.random() < go_deeper``; (None, None) at the top."""
+    node: Any = doc
+    parent: Any = None
+    key: Any = None
+    while isinstance(node, dict | list) and node and rng.random() < go_deeper:
+        parent = node
+        key = rng.choice(list(node) if isinstance(node, dict) else range(len(node)))
+        node = node[key]
+    return parent, key

@@ -19,6 +19,7 @@ from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
 from kfm_gate.provenance.samples import sample_record
 from kfm_gate.provenance.staging import JOURNAL, LOCK, StagedWrites
+from tests.helpers import random_place
 
 
 @pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])
@@ -114,15 +115,9 @@ def test_validation_shortcuts_report_what_jsonschema_reports(tmp_path: Path) -> 
     mutated = []
     for _ in range(120):
         doc = copy.deepcopy(rng.choice(docs))
-        node: object = doc
-        parent: object = None
-        key: object = None
-        while isinstance(node, dict | list) and node and rng.random() < 0.8:
-            parent = node
-            key = rng.choice(list(node) if isinstance(node, dict) else range(len(node)))
-            node = node[key]  # type: ignore[index]
+        parent, key = random_place(doc, rng, 0.8)
         if parent is not None:
-            parent[key] = rng.choice([7, "x", None, [], {}, True, 1.5, [1, 2], {"a": 1}])  # type: ignore[index]
+            parent[key] = rng.choice([7, "x", None, [], {}, True, 1.5, [1, 2], {"a": 1}])
         mutated.append(doc)
 
     def check(doc: dict[str, object]) -> object:
