@@ -9,7 +9,7 @@ record is rebuilt from the collection, so re-running a partition gives the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +59,16 @@ def dcat_triples(
     *,
     config: Mapping[str, Any] | None = None,
     stac_prefix: str = "data/stac",
+    items: Collection[str] | None = None,
 ) -> list[tuple[Any, Any, Any]]:
     """The DCAT triples (rdflib terms, no duplicates) of the dataset behind a STAC collection.
 
     A plain list, not an rdflib graph: a graph's index costs more than the triples themselves,
     and both writers (Turtle, the lineage graph's N-Triples) only iterate over them.
+    ``items``: only the distributions of these STAC items (besides the collection's own);
+    what a publication adds to the lineage graph, whose earlier publications hold the others.
+    The triples of one item's distribution are remembered per process (a collection's record
+    is rebuilt at every publication, and its items do not change).
     """
     from rdflib import Literal, Namespace, URIRef
     from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
@@ -155,42 +160,73 @@ def dcat_triples(
     for mt in (geojson, json_type):
         add((mt, RDF.type, DCTERMS.MediaType))
 
-    # constant terms looked up once (each namespace attribute builds a new term)
-    rdf_type, dist_class, identifier = RDF.type, DCAT.Distribution, DCTERMS.identifier
-    title_p, access_url, media_type = DCTERMS.title, DCAT.accessURL, DCAT.mediaType
-    license_p, distribution_p = DCTERMS.license, DCAT.distribution
-
-    def distribution(node: URIRef, title: str, href: str, media: URIRef, ident: str) -> None:
-        add((node, rdf_type, dist_class))
-        add((node, identifier, Literal(ident)))
-        add((node, title_p, Literal(title)))
-        add((node, access_url, URIRef(base + href)))
-        add((node, media_type, media))
-        for lic in license_nodes:
-            add((node, license_p, lic))
-        add((dataset, distribution_p, node))
-
     coll_href = f"{stac_prefix}/{quote(cid)}/collection.json"
-    distribution(
+    lics = tuple(license_nodes)
+    for triple in _distribution(
+        dataset,
         iri("dataset", cid, "distribution", "collection"),
         f"STAC collection {cid}",
-        coll_href,
+        base + coll_href,
         json_type,
         cid,
-    )
+        lics,
+    ):
+        add(triple)
+    listed: set[str] = set()
     for link in collection.get("links", []):
         if link.get("rel") != "item":
             continue
         href = str(link["href"]).removeprefix("./")
         item_id = href.split("/")[0]
-        distribution(
-            iri("dataset", cid, "distribution", item_id),
-            f"STAC item {item_id}",
-            f"{stac_prefix}/{_quote_path(cid)}/{_quote_path(href)}",
-            geojson,
-            item_id,
-        )
+        if (items is not None and item_id not in items) or item_id in listed:
+            continue
+        listed.add(item_id)
+        key = (str(dataset), item_id, href, stac_prefix, base, lics)
+        dist = _ITEM_DISTRIBUTIONS.get(key)
+        if dist is None:
+            dist = _distribution(
+                dataset,
+                iri("dataset", cid, "distribution", item_id),
+                f"STAC item {item_id}",
+                f"{base}{stac_prefix}/{_quote_path(cid)}/{_quote_path(href)}",
+                geojson,
+                item_id,
+                lics,
+            )
+            if len(_ITEM_DISTRIBUTIONS) >= _MEMO_MAX:
+                _ITEM_DISTRIBUTIONS.clear()
+            _ITEM_DISTRIBUTIONS[key] = dist
+        out.extend(dist)  # distinct items have distinct nodes: no duplicate to look for
     return out
+
+
+#: per process: (dataset, item, href, prefix, base, licences) -> its distribution's triples
+_ITEM_DISTRIBUTIONS: dict[tuple[Any, ...], tuple[tuple[Any, Any, Any], ...]] = {}
+_MEMO_MAX = 200_000
+
+
+def _distribution(
+    dataset: Any,
+    node: Any,
+    title: str,
+    url: str,
+    media: Any,
+    ident: str,
+    licenses: tuple[Any, ...],
+) -> tuple[tuple[Any, Any, Any], ...]:
+    """The triples of one distribution of ``dataset`` (and the link to it)."""
+    from rdflib import Literal, URIRef
+    from rdflib.namespace import DCAT, DCTERMS, RDF
+
+    return (
+        (node, RDF.type, DCAT.Distribution),
+        (node, DCTERMS.identifier, Literal(ident)),
+        (node, DCTERMS.title, Literal(title)),
+        (node, DCAT.accessURL, URIRef(url)),
+        (node, DCAT.mediaType, media),
+        *((node, DCTERMS.license, lic) for lic in licenses),
+        (dataset, DCAT.distribution, node),
+    )
 
 
 def build_dcat_graph(

@@ -100,6 +100,24 @@ def _turtle_memo(ordered: list[tuple[str, str]]) -> dict[Any, tuple[str, str]]:
     return memo
 
 
+#: per set of prefixes: (subject, (predicate, objects...)...) -> (its Turtle block, the
+#: prefixes it uses); a block is a pure function of its subject's triples (in index order)
+_BLOCKS: dict[tuple[tuple[str, str], ...], dict[Any, tuple[str, frozenset[str]]]] = {}
+
+
+def _block_memo(ordered: list[tuple[str, str]]) -> dict[Any, tuple[str, frozenset[str]]]:
+    """The memo of subject blocks for these prefixes, like :func:`_turtle_memo`. The
+    records of one collection share most of their blocks from one publication to the next
+    (the DCAT record lists every item), so these are written once per process."""
+    key = tuple(ordered)
+    memo = _BLOCKS.get(key)
+    if memo is None:
+        if len(_BLOCKS) >= 16:
+            _BLOCKS.clear()
+        memo = _BLOCKS[key] = {}
+    return memo
+
+
 def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
     """Turtle of ``g``: used prefixes, subjects in order, ``a`` first, objects sorted."""
     from rdflib import Literal, URIRef
@@ -137,8 +155,19 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
 
     blocks = []
     index = _index(g)
+    block_memo = _block_memo(ordered)
     for s in sorted(index, key=str):
         preds = index[s]
+        key: tuple[Any, ...] | None = (s, *((p, *objs) for p, objs in preds.items()))
+        if key is not None and not all(_cacheable(o) for objs in preds.values() for o in objs):
+            key = None  # a language-tagged literal: its text is not looked up by the term
+        hit = block_memo.get(key) if key is not None else None
+        if hit is not None:
+            blocks.append(hit[0])
+            used.update(hit[1])
+            continue
+        before = set(used)
+        used.clear()
         lines = []
         for p in sorted(preds, key=lambda x: (str(x) != _RDF_TYPE, str(x))):
             objs = preds[p]
@@ -146,7 +175,13 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
                 objs = sorted(objs, key=n3)
             pname = "a" if str(p) == _RDF_TYPE else term(p)
             lines.append(f"    {pname} " + ",\n        ".join([term(o) for o in objs]))
-        blocks.append(term(s) + "\n" + " ;\n".join(lines) + " .\n")
+        block = term(s) + "\n" + " ;\n".join(lines) + " .\n"
+        blocks.append(block)
+        if key is not None:
+            if len(block_memo) >= _CACHE_MAX:
+                block_memo.clear()
+            block_memo[key] = (block, frozenset(used))
+        used.update(before)
     head = "".join(f"@prefix {p}: <{prefixes[p]}> .\n" for p in sorted(used))
     return (head + "\n" + "\n".join(blocks)).encode("utf-8")
 

@@ -265,12 +265,15 @@ def _plan_publication(
                 "nothing was published"
             )
     dcat = dcat_triples(plan.collection, config=record.config)
+    # the lineage graph gets the dataset and this item's distribution: earlier publications
+    # gave it the other items' (the same union as the whole record, without its O(n) lines)
+    dcat_new = dcat_triples(plan.collection, config=record.config, items={record.item_id})
     staged = StagedWrites(root)
     for path, data in plan.files.items():
         staged.add(path, data)
     staged.add(dcat_path(root, record.collection_id), dcat_bytes(dcat, record.config))
     update = RdfGraphSink(root).plan_update(
-        [prov_graph, build_stac_triples(record, plan.version, root), dcat]
+        [prov_graph, build_stac_triples(record, plan.version, root), dcat_new]
     )
     for path, data in update.writes.items():
         staged.add(path, data)

@@ -232,3 +232,69 @@ def test_publication_failure_after_the_ledger_keeps_records(
     assert not (tmp_path / "data").exists()
     assert not (tmp_path / JOURNAL).exists()
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
+
+
+def test_turtle_blocks_from_the_memo_are_the_blocks_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Subject blocks are remembered per process: a warm writer gives the bytes of a cold one,
+    and a changed object (or a language tag, never looked up) is never served stale."""
+    import kfm_gate.provenance.rdfwrite as rdfwrite
+
+    s = URIRef("https://kfm.example/id/dataset/x")
+    p = URIRef("http://purl.org/dc/terms/title")
+    prefixes = {"dct": "http://purl.org/dc/terms/", "kfmid": "https://kfm.example/id/"}
+    graphs = [
+        [(s, p, Literal("one"))],
+        [(s, p, Literal("two"))],
+        [(s, p, Literal("tag", lang="en"))],
+        [(s, p, Literal("tag", lang="EN"))],
+        [(s, p, Literal("one")), (s, p, Literal("two"))],
+    ]
+    monkeypatch.setattr(rdfwrite, "_BLOCKS", {})
+    warm = [to_turtle(g, prefixes) for g in graphs + graphs]
+    cold = []
+    for g in graphs + graphs:
+        rdfwrite._BLOCKS.clear()
+        rdfwrite._TURTLE.clear()
+        cold.append(to_turtle(g, prefixes))
+    assert warm == cold
+    assert len(set(warm[:5])) == 5
+    assert b"@en" in warm[2] and b"@EN" in warm[3]
+    for data, g in zip(warm[:5], graphs, strict=True):
+        assert isomorphic(Graph().parse(data=data, format="turtle"), _graph(g))
+
+
+def _graph(triples: list[tuple[URIRef, URIRef, Literal]]) -> Graph:
+    g = Graph()
+    for t in triples:
+        g.add(t)
+    return g
+
+
+def test_the_graph_gets_the_dcat_record_of_every_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publication feeds the lineage graph its own item's distribution only; the store
+    ends up byte-identical to feeding every publication's whole DCAT record."""
+    import kfm_gate.catalog.dcat as dcat
+    from kfm_gate.catalog.graph import RdfGraphSink
+
+    days = ("2026-03-01", "2026-03-02", "2026-03-03", "2026-03-01")  # the last: a re-run
+
+    def publish(root: Path) -> bytes:
+        for day in days:
+            record_run(sample_record("allow", day=day), root=root, promote=True)
+        return RdfGraphSink(root).read_bytes()
+
+    delta = publish(tmp_path / "delta")
+    whole = dcat.dcat_triples
+
+    def every_item(collection: object, **kw: object) -> object:
+        kw.pop("items", None)
+        return whole(collection, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dcat, "dcat_triples", every_item)
+    assert publish(tmp_path / "whole") == delta
+    for day in days[:3]:
+        assert f"distribution/historic_sites-ks-county-20045-{day}>".encode() in delta
