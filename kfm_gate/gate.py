@@ -805,7 +805,8 @@ class Gate:
         err: KfmGateError,
         today: dt.date,
     ) -> GateRun:
-        """A request that cannot be parsed still gets a run record and outcome error."""
+        """A request that cannot be parsed still gets a run record, outcome error, and (with a
+        recorder) PROV, OpenLineage and a ledger entry naming it by the digest of its bytes."""
         if isinstance(raw, bytes):
             data = raw
         elif isinstance(raw, str):
@@ -835,18 +836,30 @@ class Gate:
             today=today,
             error=str(err),
         )
+        config: dict[str, Any] = {
+            "schema_version": "1",
+            "run_id": rid,
+            "settings": self.settings.snapshot(),
+        }
         files = {
             # never the raw request: it may be huge or hold sensitive values
             "request.json": dumps({"invalid": True, "size_bytes": len(data), "sha256": raw_digest}),
-            "config.json": dumps(
-                {"schema_version": "1", "run_id": rid, "settings": self.settings.snapshot()}
-            ),
+            "config.json": dumps(config),
             "evidence.json": dumps(Evidence().to_json_dict()),
             "run.log": f"request rejected: {err}\n",
             "decision.json": dumps(decision.to_json_dict()),
         }
         folder = self.store.write(rid, files)
-        return GateRun(decision, folder, None, Evidence(), {})
+        run = GateRun(decision, folder, None, Evidence(), config)
+        if self.recorder is not None:
+            # same bytes, same run id: the recorder rewrites identical records and appends no
+            # second ledger entry for the same decision (under the repository's publish lock)
+            try:
+                self.recorder(run, False)
+            except Exception as again:  # decision.json still holds the error
+                files["run.log"] += f"provenance of the rejection could not be written: {again}\n"
+                self.store.write(rid, files)
+        return run
 
 
 def _build_decision(

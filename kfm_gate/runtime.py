@@ -60,7 +60,11 @@ def published_geometry(files: list[Path]) -> dict[str, Any] | None:
 
 
 def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
-    """The provenance recorder: PROV, OpenLineage, ledger always; STAC, DCAT, graph on allow."""
+    """The provenance recorder: PROV, OpenLineage, ledger always; STAC, DCAT, graph on allow.
+
+    A request that could not be parsed (``run.request is None``, outcome error) is recorded
+    too, by the digest of its bytes; it never has public files and is never promoted.
+    """
     layout = Layout(root)
 
     def record(run: GateRun, promote: bool) -> None:
@@ -69,8 +73,8 @@ def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
         from kfm_gate.provenance import PublicFile, RunRecord, record_run
 
         if run.request is None:
-            return
-        outputs = {Path(o.path).name: o for o in run.request.outputs}
+            promote = False  # a rejected request has nothing to publish
+        outputs = {Path(o.path).name: o for o in run.request.outputs} if run.request else {}
         public = []
         for path in run.public_files:
             out = outputs.get(path.name)

@@ -127,12 +127,13 @@ class StacWriter:
 
         from kfm_gate.ids import sha256_bytes
 
-        req, dec = record.request, record.decision
+        dec = record.decision
         if dec.outcome != "allow":
             raise RecordError(
                 f"run {dec.run_id} has outcome {dec.outcome}: only an allowed partition gets "
                 "a STAC item"
             )
+        req = record.parsed_request
         day = dt.date.fromisoformat(req.partition.time_key)
         geometry = dict(record.published_geometry) if record.published_geometry else None
         bbox = geometry_bbox(geometry) if geometry is not None else None
@@ -258,7 +259,7 @@ class StacWriter:
         cid = record.collection_id
         cfg = _catalog_config(record.config).get("collections", {}).get(cid, {})
         bboxes: list[list[float]] = []
-        start = end = f"{record.request.partition.time_key}"
+        start = end = f"{record.parsed_request.partition.time_key}"
         item_hrefs = {f"./{record.item_id}/item.json"}
         licenses: set[str] = set(record.flags.licenses) if record.flags is not None else set()
         updated = record.decision.evaluated_at

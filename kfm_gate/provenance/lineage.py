@@ -9,6 +9,10 @@ when configured, to an OpenLineage HTTP endpoint such as Marquez (:class:`HttpLi
 
 Outcome mapping: ``allow``, ``deny`` and ``quarantine`` end with COMPLETE (the gate did its job;
 a denial is data), ``error`` ends with FAIL and an ``errorMessage`` facet.
+
+A request that could not be parsed (``record.request is None``) gives job
+``kfm-gate.invalid-request``, the nominal time of the evaluation day, one input dataset named
+by the digest of the submitted bytes (``invalid-request/<24 hex>``) and no outputs.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ FACET_SCHEMA_URL = (
     "https://kfm.example/schemas/kfm-gate/KfmDecisionRunFacet.json#/$defs/KfmDecisionRunFacet"
 )
 EVENTS_DIR = "openlineage"
+#: job of the runs whose request could not be parsed (there is no asset key to name it)
+INVALID_REQUEST_JOB = "kfm-gate.invalid-request"
 
 
 def producer(version: str) -> str:
@@ -117,10 +123,11 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
     prod = producer(record.version)
     _PRODUCER[0] = prod
     rid = run_uuid(dec.run_id, dec.request_digest)
-    day = req.partition.time_key
+    # a request that could not be parsed has no partition: its nominal day is the evaluation's
+    day = dec.evaluated_at[:10] if req is None else req.partition.time_key
     job = Job(
         namespace=NAMESPACE,
-        name=f"kfm-gate.{req.asset_key}",
+        name=INVALID_REQUEST_JOB if req is None else f"kfm-gate.{req.asset_key}",
         facets={
             "jobType": JobTypeJobFacet(
                 processingType="BATCH", integration="KFM_GATE", jobType="GATE", producer=prod
@@ -138,62 +145,76 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
         ),
     }
 
-    inputs = []
-    for inp in sorted(req.inputs, key=lambda i: i.id):
-        facets: dict[str, Any] = {
-            "version": DatasetVersionDatasetFacet(
-                datasetVersion=inp.version or inp.sha256, producer=prod
-            )
-        }
-        pairs = list(iter_flag_tags(inp.flags))
-        if pairs:
-            facets["tags"] = _tags(pairs, inp.id)
-        inputs.append(InputDataset(namespace=NAMESPACE, name=inp.id, facets=facets))
-
-    effective = list(iter_flag_tags(record.flags))
-    candidate_facets: dict[str, Any] = {}
-    if effective:
-        candidate_facets["tags"] = _tags(effective, "kfm-gate:effective_flags")
-    input_facets: dict[str, Any] = {}
-    quality = record.evidence.sections.get("quality")
-    if quality is not None and quality.status == "ok":
-        assertions = [
-            Assertion(
-                assertion=str(e.get("type", "unknown")),
-                success=bool(e.get("success")),
-                column=e.get("column") if isinstance(e.get("column"), str) else None,
-                actual=str(e["unexpected_count"]) if "unexpected_count" in e else None,
-                expected="0" if "unexpected_count" in e else None,
-            )
-            for e in quality.data.get("expectations", []) or []
-            if isinstance(e, Mapping)
-        ]
-        input_facets["dataQualityAssertions"] = DataQualityAssertionsDatasetFacet(
-            assertions=assertions, producer=prod
-        )
-    p = req.partition
-    inputs.append(
-        InputDataset(
-            namespace=NAMESPACE,
-            name=f"{req.asset_key}/{p.aoi_key}/{p.time_key}",
-            facets=candidate_facets,
-            inputFacets=input_facets,
-        )
-    )
-    outputs = []
-    if dec.outcome == "allow":
-        out_facets: dict[str, Any] = {
-            "version": DatasetVersionDatasetFacet(datasetVersion=dec.decision_id, producer=prod)
-        }
-        if effective:
-            out_facets["tags"] = _tags(effective, "kfm-gate:effective_flags")
-        outputs.append(
-            OutputDataset(
+    inputs: list[Any] = []
+    outputs: list[Any] = []
+    if req is None:
+        inputs.append(
+            InputDataset(
                 namespace=NAMESPACE,
-                name=f"stac/{record.collection_id}/{record.item_id}",
-                facets=out_facets,
+                # the digest of the submitted bytes names it; their content is never recorded
+                name=f"invalid-request/{dec.request_digest.removeprefix('sha256:')[:24]}",
+                facets={
+                    "version": DatasetVersionDatasetFacet(
+                        datasetVersion=dec.request_digest, producer=prod
+                    )
+                },
             )
         )
+    else:
+        for inp in sorted(req.inputs, key=lambda i: i.id):
+            facets: dict[str, Any] = {
+                "version": DatasetVersionDatasetFacet(
+                    datasetVersion=inp.version or inp.sha256, producer=prod
+                )
+            }
+            pairs = list(iter_flag_tags(inp.flags))
+            if pairs:
+                facets["tags"] = _tags(pairs, inp.id)
+            inputs.append(InputDataset(namespace=NAMESPACE, name=inp.id, facets=facets))
+
+        effective = list(iter_flag_tags(record.flags))
+        candidate_facets: dict[str, Any] = {}
+        if effective:
+            candidate_facets["tags"] = _tags(effective, "kfm-gate:effective_flags")
+        input_facets: dict[str, Any] = {}
+        quality = record.evidence.sections.get("quality")
+        if quality is not None and quality.status == "ok":
+            assertions = [
+                Assertion(
+                    assertion=str(e.get("type", "unknown")),
+                    success=bool(e.get("success")),
+                    column=e.get("column") if isinstance(e.get("column"), str) else None,
+                    actual=str(e["unexpected_count"]) if "unexpected_count" in e else None,
+                    expected="0" if "unexpected_count" in e else None,
+                )
+                for e in quality.data.get("expectations", []) or []
+                if isinstance(e, Mapping)
+            ]
+            input_facets["dataQualityAssertions"] = DataQualityAssertionsDatasetFacet(
+                assertions=assertions, producer=prod
+            )
+        p = req.partition
+        inputs.append(
+            InputDataset(
+                namespace=NAMESPACE,
+                name=f"{req.asset_key}/{p.aoi_key}/{p.time_key}",
+                facets=candidate_facets,
+                inputFacets=input_facets,
+            )
+        )
+        if dec.outcome == "allow":
+            out_facets: dict[str, Any] = {
+                "version": DatasetVersionDatasetFacet(datasetVersion=dec.decision_id, producer=prod)
+            }
+            if effective:
+                out_facets["tags"] = _tags(effective, "kfm-gate:effective_flags")
+            outputs.append(
+                OutputDataset(
+                    namespace=NAMESPACE,
+                    name=f"stac/{record.collection_id}/{record.item_id}",
+                    facets=out_facets,
+                )
+            )
 
     facet_cls = _decision_facet_class()
     decision_facet = facet_cls(
@@ -202,7 +223,7 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
         lifecycle_stage=dec.lifecycle_stage,
         decision_id=dec.decision_id,
         run_id=dec.run_id,
-        asset_key=req.asset_key,
+        asset_key=dec.asset_key if req is None else req.asset_key,
         partition_key=record.partition_key,
         policy_digest=dec.policy_digest,
         policy_revision=record.revision,

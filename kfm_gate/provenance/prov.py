@@ -11,6 +11,10 @@
     on allow: public entities --wasDerivedFrom--> candidates, generated through masking and
               redaction activities, influenced by the decision
 
+A request that could not be parsed (``record.request is None``, outcome error) has no inputs,
+materialization or candidates: the gate decision ``prov:used`` one ``kfm:SubmittedRequest``
+entity identified by the digest of the submitted bytes (never their content).
+
 Every node is an IRI (no blank nodes), so records merge idempotently into the lineage graph.
 Evidence appears as counts and digests only; no raw value of the data is ever written.
 """
@@ -108,13 +112,14 @@ def flag_values(flags: GovernanceFlags) -> list[tuple[str, str | bool]]:
 
 def _candidate_checksums(record: RunRecord) -> dict[str, str]:
     """Declared output checksums, completed by those the checksum collector measured."""
+    req = record.parsed_request
     found: dict[str, str] = {}
     section = record.evidence.sections.get("checksums")
     if section is not None:
         for out in section.data.get("outputs", []) or []:
             if isinstance(out, Mapping) and isinstance(out.get("actual"), str):
                 found[str(out.get("path"))] = out["actual"]
-    for out in record.request.outputs:
+    for out in req.outputs:
         if out.sha256 is not None:
             found[out.path] = out.sha256
     return found
@@ -202,54 +207,64 @@ def prov_triples(record: RunRecord) -> list[Triple]:
     add((plan, kfm("revision"), lit(record.revision)))
     add((plan, kfm("engine"), lit(dec.engine)))
 
-    # inputs, materialization and candidates -------------------------------------------
+    # inputs, materialization and candidates (or the rejected request) -----------------
     partition_key = record.partition_key
-    materialize = node("activity", "materialize", folder)
-    typed(materialize, "prov:Activity", "kfm:Materialization")
-    add((materialize, label, lit(f"materialization of {req.asset_key} {partition_key}")))
-    add((materialize, kfm("process_id"), lit(req.asset_key)))
-    add((materialize, kfm("params_json"), lit(canonical_json(req.params).decode("utf-8"))))
-    if req.code_ref is not None:
-        add((materialize, kfm("code_ref"), lit(req.code_ref)))
-    if req.container_digest is not None:
-        add((materialize, kfm("container_digest"), lit(req.container_digest)))
-    add((materialize, kfm("partitionKey"), lit(partition_key)))
-
     inputs: list[URIRef] = []
-    for inp in sorted(req.inputs, key=lambda i: (i.id, i.sha256)):
-        ent = node("input", inp.id, _hex(inp.sha256)[:24])
-        inputs.append(ent)
-        typed(ent, "prov:Entity", "kfm:SourceEntity")
-        add((ent, kfm("sourceId"), lit(inp.id)))
-        add((ent, kfm("kind"), lit(inp.kind)))
-        add((ent, kfm("checksum"), lit(inp.sha256)))
-        if inp.version is not None:
-            add((ent, kfm("version"), lit(inp.version)))
-        if inp.flags is not None:
-            for prop, value in flag_values(inp.flags):
-                add((ent, kfm(prop), lit(value)))
-        add((materialize, used, ent))
-
-    checksums = _candidate_checksums(record)
     candidates: dict[str, URIRef] = {}
     generated_by, derived_from = t("prov:wasGeneratedBy"), t("prov:wasDerivedFrom")
-    for out_file in sorted(req.outputs, key=lambda o: o.path):
-        ent = node("candidate", folder, out_file.path)
-        candidates[out_file.path] = ent
-        typed(ent, "prov:Entity", "kfm:CandidateOutput")
-        add((ent, kfm("path"), lit(out_file.path)))
-        add((ent, kfm("mediaType"), lit(out_file.media_type)))
-        add((ent, kfm("role"), lit(out_file.role)))
-        if out_file.path in checksums:
-            add((ent, kfm("checksum"), lit(checksums[out_file.path])))
-        add((ent, generated_by, materialize))
-        for src in inputs:
-            add((ent, derived_from, src))
+    if req is None:
+        subject = "an invalid request"
+        submitted = node("request", folder)
+        typed(submitted, "prov:Entity", "kfm:SubmittedRequest")
+        add((submitted, label, lit("request rejected before evaluation")))
+        # the digest of the submitted bytes, as request.json names it; never their content
+        add((submitted, kfm("checksum"), lit(dec.request_digest)))
+        inputs.append(submitted)
+    else:
+        subject = f"{req.asset_key} {partition_key}"
+        materialize = node("activity", "materialize", folder)
+        typed(materialize, "prov:Activity", "kfm:Materialization")
+        add((materialize, label, lit(f"materialization of {subject}")))
+        add((materialize, kfm("process_id"), lit(req.asset_key)))
+        add((materialize, kfm("params_json"), lit(canonical_json(req.params).decode("utf-8"))))
+        if req.code_ref is not None:
+            add((materialize, kfm("code_ref"), lit(req.code_ref)))
+        if req.container_digest is not None:
+            add((materialize, kfm("container_digest"), lit(req.container_digest)))
+        add((materialize, kfm("partitionKey"), lit(partition_key)))
+
+        for inp in sorted(req.inputs, key=lambda i: (i.id, i.sha256)):
+            ent = node("input", inp.id, _hex(inp.sha256)[:24])
+            inputs.append(ent)
+            typed(ent, "prov:Entity", "kfm:SourceEntity")
+            add((ent, kfm("sourceId"), lit(inp.id)))
+            add((ent, kfm("kind"), lit(inp.kind)))
+            add((ent, kfm("checksum"), lit(inp.sha256)))
+            if inp.version is not None:
+                add((ent, kfm("version"), lit(inp.version)))
+            if inp.flags is not None:
+                for prop, value in flag_values(inp.flags):
+                    add((ent, kfm(prop), lit(value)))
+            add((materialize, used, ent))
+
+        checksums = _candidate_checksums(record)
+        for out_file in sorted(req.outputs, key=lambda o: o.path):
+            ent = node("candidate", folder, out_file.path)
+            candidates[out_file.path] = ent
+            typed(ent, "prov:Entity", "kfm:CandidateOutput")
+            add((ent, kfm("path"), lit(out_file.path)))
+            add((ent, kfm("mediaType"), lit(out_file.media_type)))
+            add((ent, kfm("role"), lit(out_file.role)))
+            if out_file.path in checksums:
+                add((ent, kfm("checksum"), lit(checksums[out_file.path])))
+            add((ent, generated_by, materialize))
+            for src in inputs:
+                add((ent, derived_from, src))
 
     # the gate decision ------------------------------------------------------------------
     gate = node("activity", "gate", folder)
     typed(gate, "prov:Activity", "kfm:GateDecision")
-    add((gate, label, lit(f"kfm-gate decision for {req.asset_key} {partition_key}")))
+    add((gate, label, lit(f"kfm-gate decision for {subject}")))
     add((gate, t("prov:startedAtTime"), lit(record.started_at, xsd_datetime)))
     add((gate, t("prov:endedAtTime"), lit(record.ended_at, xsd_datetime)))
     add((gate, kfm("runId"), lit(dec.run_id)))
@@ -288,8 +303,9 @@ def prov_triples(record: RunRecord) -> list[Triple]:
     add((decision, kfm("outcome"), lit(dec.outcome)))
     add((decision, kfm("kfmOutcome"), lit(dec.kfm_outcome)))
     add((decision, kfm("lifecycleStage"), lit(dec.lifecycle_stage)))
-    add((decision, kfm("assetKey"), lit(req.asset_key)))
-    add((decision, kfm("partitionKey"), lit(partition_key)))
+    add((decision, kfm("assetKey"), lit(dec.asset_key if req is None else req.asset_key)))
+    if partition_key:  # none for a request that could not be parsed
+        add((decision, kfm("partitionKey"), lit(partition_key)))
     add((decision, kfm("runId"), lit(dec.run_id)))
     add((decision, kfm("policyDigest"), lit(dec.policy_digest)))
     add((decision, kfm("requestDigest"), lit(dec.request_digest)))

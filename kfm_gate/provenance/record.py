@@ -3,6 +3,8 @@
 The gate fills one :class:`RunRecord` per run, whatever the outcome, and passes it to
 :func:`kfm_gate.provenance.record_run`. Nothing in a record may be sensitive: the published
 geometry is the *masked* one, public files carry checksums and sizes, evidence carries counts.
+A request that could not be parsed gives a record with ``request=None`` and outcome ``error``:
+it is identified by the digest of its bytes (``decision.request_digest``) only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.errors import InputError
+from kfm_gate.errors import InputError, RecordError
 from kfm_gate.ids import DIGEST_RE, run_folder_name
 from kfm_gate.models import Decision, Evidence, GovernanceFlags, PromotionRequest
 
@@ -51,7 +53,7 @@ class PublicFile:
 class RunRecord:
     """What one gate run produced, for PROV-O, OpenLineage, the ledger, STAC and DCAT."""
 
-    request: PromotionRequest
+    request: PromotionRequest | None  # None: the request could not be parsed (outcome error)
     decision: Decision
     evidence: Evidence
     started_at: str
@@ -74,6 +76,12 @@ class RunRecord:
                 )
         if self.decision.run_id != self.decision.run_id.strip():
             raise InputError(f"run id {self.decision.run_id!r} has surrounding spaces")
+        if self.request is None and self.decision.outcome != "error":
+            raise InputError(
+                f"run {self.decision.run_id}: a record without a parsed request must have "
+                f"outcome error, not {self.decision.outcome}; give the request, or record the "
+                "rejection as an error"
+            )
 
     @property
     def run_id(self) -> str:
@@ -85,19 +93,35 @@ class RunRecord:
         return run_folder_name(self.decision.run_id)
 
     @property
+    def parsed_request(self) -> PromotionRequest:
+        """The request; :class:`RecordError` when it could not be parsed (nothing to publish)."""
+        if self.request is None:
+            raise RecordError(
+                f"run {self.decision.run_id} has no parsed request (it was rejected before "
+                "evaluation, outcome error): it has no partition, collection or item and "
+                "cannot be published; fix the request and submit it again"
+            )
+        return self.request
+
+    @property
     def partition_key(self) -> str:
+        """``<aoi>|<time>``; empty when the request could not be parsed."""
+        if self.request is None:
+            return ""
         p = self.request.partition
         return f"{p.aoi_key}|{p.time_key}"
 
     @property
     def collection_id(self) -> str:
-        return self.request.collection or self.request.dataset
+        req = self.parsed_request
+        return req.collection or req.dataset
 
     @property
     def item_id(self) -> str:
         """The STAC item id of the partition: ``<dataset>-<aoi>-<time>``."""
-        p = self.request.partition
-        return f"{self.request.dataset}-{p.aoi_key}-{p.time_key}"
+        req = self.parsed_request
+        p = req.partition
+        return f"{req.dataset}-{p.aoi_key}-{p.time_key}"
 
     @property
     def revision(self) -> str:

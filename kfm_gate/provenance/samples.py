@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kfm_gate.ids import decision_id, digest, run_id
+from kfm_gate.ids import decision_id, digest, run_id, sha256_bytes
 from kfm_gate.models import (
     KFM_OUTCOME,
     LIFECYCLE,
@@ -271,4 +271,44 @@ def sample_record(
         if outcome == "allow"
         else None,
         policy_revision="policies@2026-11-01",
+    )
+
+
+def sample_invalid_record(
+    raw: bytes = b"{not json", *, day: str = "2026-11-25", version: str = "0.1.0"
+) -> RunRecord:
+    """The record of a request that could not be parsed (``request=None``, outcome error),
+    named by the digest of ``raw`` as the gate names it; ``raw`` itself is in no field."""
+    request_digest = sha256_bytes(raw)
+    rid = "run:kfm-gate:invalid-" + request_digest.removeprefix("sha256:")[:24]
+    error = "request is not JSON: Expecting property name enclosed in double quotes"
+    violation = Violation(
+        rule="gate.input", code="POLICY_INPUT_INCOMPLETE", msg=error, severity="critical"
+    )
+    evidence = Evidence()
+    body = {"outcome": "error", "violations": [violation.to_json_dict()], "error": error}
+    decision = Decision(
+        outcome="error",
+        kfm_outcome=KFM_OUTCOME["error"],
+        lifecycle_stage=LIFECYCLE["error"],
+        run_id=rid,
+        decision_id=decision_id(rid, body),
+        partition={},
+        asset_key="unknown",
+        violations=(violation,),
+        reason_codes=("POLICY_INPUT_INCOMPLETE",),
+        policy_digest="sha256:" + "0" * 64,
+        engine="none",
+        evaluated_at=f"{day}T00:00:00Z",
+        request_digest=request_digest,
+        evidence_digest=evidence.evidence_digest,
+        error=error,
+    )
+    return RunRecord(
+        request=None,
+        decision=decision,
+        evidence=evidence,
+        started_at=decision.evaluated_at,
+        ended_at=decision.evaluated_at,
+        version=version,
     )
