@@ -1,18 +1,21 @@
 """The one entry point the gate calls after every decision: :func:`record_run`.
 
 1. Run records, whatever the outcome: ``prov.ttl``, ``prov.jsonld`` and the OpenLineage events
-   (``openlineage/01-START.json``, ``02-COMPLETE.json`` or ``02-FAIL.json``) into the run folder,
-   staged and renamed together through a journal (:mod:`kfm_gate.provenance.staging`).
-2. The ledger entry (hash-chained; skipped when this decision is already in the ledger), with
-   the run's receipt ``ledger-entry.json``; on disk when this function returns.
-3. On ``promote=True`` (outcome allow only): the STAC item, its sidecars and the collection, the
-   DCAT record, and the merged lineage graph, all staged first and renamed together through a
-   journal, so nothing is ever half published. They are planned and validated before step 1
-   and their temporaries fsynced with the records' (nothing is visible before step 3; the
-   PROV copies beside the item are hard links to the run records' files); a failure there
-   is raised after steps 1 and 2, as if it had happened in step 3.
-4. Optional HTTP OpenLineage emission (``config['openlineage']['url']``); a delivery failure is
-   reported in the result, the files stay the record.
+   (``openlineage/01-START.json``, ``02-COMPLETE.json`` or ``02-FAIL.json``) into the run folder.
+2. On ``promote=True`` (outcome allow only): the STAC item, its sidecars and the collection, the
+   DCAT record, and the merged lineage graph, planned and validated in memory (the PROV copies
+   beside the item are hard links to the run records' files).
+3. Both are staged together (temporaries, fsynced in one batch; nothing visible), then the
+   ledger entry is appended (hash-chained; skipped when this decision is already in the
+   ledger) with the run's receipt ``ledger-entry.json``, then records and publication are
+   renamed into place through one journal (:mod:`kfm_gate.provenance.staging`): nothing is
+   ever half published, nothing of the run is visible before its ledger entry is on disk, and
+   everything is on disk when this function returns. A publication that cannot be planned or
+   staged is raised after the records and the ledger entry are written; when the ledger
+   fails, the records are still written on their own and nothing is published.
+4. Optional HTTP OpenLineage emission (``config['openlineage']['url']``), after the
+   publication lock is released; a delivery failure is reported in the result, the files stay
+   the record.
 
 See ``docs/provenance.md`` (*Atomic publication*) for the order of the fsyncs.
 """
@@ -99,7 +102,7 @@ def _record_run(
     }
     events = build_run_events(record)
 
-    # 1. run records (staged) and the publication (planned and staged, not visible) --------
+    # 1. run records and the publication: planned, staged, fsynced, nothing visible -------
     records = StagedWrites(root)
     for name, data in prov_docs.items():
         records.add(run_dir / name, data)
@@ -112,33 +115,31 @@ def _record_run(
             publication = _plan_publication(record, root, prov_graph, prov_docs, validate_stac)
         except Exception as err:  # records and ledger are written first, whatever happened
             deferred = err
-    # every temporary of both is fsynced in one batch; the records become visible first
-    fds = records.prepare()
+    staged = records
     if publication is not None:
-        try:
-            fds += publication.staged.prepare(link_from=records)
-        except Exception as err:
-            publication, deferred = None, err
+        staged = StagedWrites(root)  # one journal for both (the PROV copies become links)
+        staged.absorb(records)
+        staged.absorb(publication.staged)
+    try:
+        fds = staged.prepare()
+    except Exception as err:
+        if staged is records:
+            raise
+        publication, deferred, staged = None, err, records  # the records on their own
+        fds = records.prepare()
     synced = True
     try:
         fsync_all(fds)
     except OSError as err:
-        synced = False  # records.commit fsyncs its own files again and reports the failure
+        synced = False  # the commit fsyncs the records again and reports the failure
         if publication is not None:
-            publication.staged.abort()
-            publication, deferred = (
-                None,
-                RecordError(
-                    f"could not stage the publication of {record.item_id}: {err}; "
-                    "nothing was published, fix the cause and re-run"
-                ),
+            staged.abort()
+            publication, staged = None, records
+            deferred = RecordError(
+                f"could not stage the publication of {record.item_id}: {err}; "
+                "nothing was published, fix the cause and re-run"
             )
-    try:
-        records.commit(synced=synced, defer_dirs=True)
-    except BaseException:
-        if publication is not None:
-            publication.staged.abort()
-        raise
+            records.prepare()
     result: dict[str, Any] = {
         "run_dir": _rel(root, run_dir),
         "records": _rel_resolved(root, records.targets),
@@ -150,60 +151,52 @@ def _record_run(
         "warnings": [],
     }
 
-    # 2. ledger (its fsyncs also make the renamed records durable; the folders of its head
-    # and receipt are fsynced with the publication's journal, or right after) -------------
+    # 2. ledger: on disk before anything of this run is visible (the folders of its head and
+    # receipt are fsynced with the journal's) ---------------------------------------------
     ledger_dirs: list[Path] = []
     try:
         ledger = ledger or Ledger(root / LEDGER_FILE, repo_root=root)
-        result["ledger"], dirs_synced = _append_once(
-            ledger, record, run_dir, records.pending_dirs, ledger_dirs
-        )
-        records.finish(synced=dirs_synced)
+        result["ledger"] = _append_once(ledger, record, run_dir, ledger_dirs)
     except BaseException:
-        if publication is not None:
-            publication.staged.abort()
-        with contextlib.suppress(RecordError):  # the journal stays; the next run finishes it
-            records.finish()
+        staged.abort()  # nothing published; the run's records are still written (best effort)
+        with contextlib.suppress(RecordError):
+            _write_records_alone(root, run_dir, prov_docs, events)
         raise
 
-    if publication is None:
-        try:
-            fsync_all(ledger_dirs)
-        except OSError as err:
-            raise RecordError(f"cannot sync the ledger's folders {ledger_dirs}: {err}") from err
-        ledger_dirs = []
-
-    # 3. publication ---------------------------------------------------------------------
-    if promote:
-        if record.decision.outcome != "allow":
-            raise RecordError(
-                f"run {record.run_id} has outcome {record.decision.outcome}: only 'allow' may "
-                "be promoted; call record_run(..., promote=False)"
-            )
-        assert publication is not None or deferred is not None
-        if publication is not None:
-            try:
-                result.update(publication.commit(root, synced=synced, sync_dirs=ledger_dirs))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    fsync_all(ledger_dirs)  # the ledger's receipt and head, in any case
-                raise
-        if deferred is not None:
-            raise deferred
+    # 3. the records and the publication, renamed together through one journal ------------
+    if promote and record.decision.outcome != "allow":
+        staged.commit(synced=synced, sync_dirs=ledger_dirs)
+        raise RecordError(
+            f"run {record.run_id} has outcome {record.decision.outcome}: only 'allow' may "
+            "be promoted; call record_run(..., promote=False)"
+        )
+    changed = staged.commit(synced=synced, sync_dirs=ledger_dirs)
+    if publication is not None:
+        result.update(publication.report(root, changed))
+    if promote and deferred is not None:
+        raise deferred
     return result, events, run_dir
 
 
+def _write_records_alone(
+    root: Path, run_dir: Path, prov_docs: dict[str, bytes], events: Any
+) -> None:
+    """The run records written on their own (when the ledger failed: the provenance of the
+    run is kept, nothing is published)."""
+    records = StagedWrites(root)
+    for name, data in prov_docs.items():
+        records.add(run_dir / name, data)
+    for rel, data in event_files(events).items():
+        records.add(run_dir / rel, data)
+    records.commit()
+
+
 def _append_once(
-    ledger: Ledger,
-    record: RunRecord,
-    run_dir: Path,
-    sync_dirs: list[Path],
-    defer_dirs: list[Path],
-) -> tuple[dict[str, Any], bool]:
+    ledger: Ledger, record: RunRecord, run_dir: Path, defer_dirs: list[Path]
+) -> dict[str, Any]:
     """Append the decision unless this run folder already recorded the same decision; the
-    receipt (``ledger-entry.json``) is written with the entry. Returns the ledger summary and
-    whether ``sync_dirs`` were fsynced with the entry (not when nothing was appended); the
-    folders of the head and receipt are added to ``defer_dirs`` for the caller to fsync."""
+    receipt (``ledger-entry.json``) is written with the entry, and the folders of the head
+    and receipt are added to ``defer_dirs`` for the caller to fsync."""
     marker = run_dir / LEDGER_MARKER
     try:
         done = json.loads(marker.read_text(encoding="utf-8"))
@@ -212,15 +205,14 @@ def _append_once(
     if isinstance(done, dict) and done.get("entry", {}).get("decision_id") == (
         record.decision.decision_id
     ):
-        return {"seq": done["entry"]["seq"], "hash": done["hash"], "appended": False}, False
+        return {"seq": done["entry"]["seq"], "hash": done["hash"], "appended": False}
     decision_doc = record.decision.to_json_dict()
     stored = ledger.append(
         entry_from_decision(decision_doc, decision_digest=digest(decision_doc)),
         receipt=marker,
-        sync_dirs=sync_dirs,
         defer_dirs=defer_dirs,
     )
-    return {"seq": stored["entry"]["seq"], "hash": stored["hash"], "appended": True}, True
+    return {"seq": stored["entry"]["seq"], "hash": stored["hash"], "appended": True}
 
 
 @dataclass
@@ -232,11 +224,12 @@ class _Publication:
     version: int
     graph_added: int
 
-    def commit(self, root: Path, *, synced: bool, sync_dirs: list[Path]) -> dict[str, Any]:
-        changed = self.staged.commit(synced=synced, sync_dirs=sync_dirs)
+    def report(self, root: Path, changed: list[Path]) -> dict[str, Any]:
+        """What was published, once committed (``changed``: what the commit changed)."""
+        mine = {*self.staged.targets, *self.staged.removals}
         return {
             "published": _rel_resolved(root, self.staged.targets),
-            "changed": _rel_resolved(root, changed),
+            "changed": _rel_resolved(root, [p for p in changed if p in mine]),
             "stac_item": _rel(root, self.item_path),
             "stac_version": self.version,
             "graph_added": self.graph_added,

@@ -49,8 +49,8 @@ JOURNAL = "mcp/.publish-journal.json"
 LOCK = "mcp/.publish.lock"
 #: journal entries ``["", <path>]`` remove ``<path>`` (after every rename of the journal)
 _REMOVE = ""
-#: finished journals kept for reuse (a record_run stages two journals at once)
-_SPARES = 2
+#: finished journals kept for reuse (a record_run stages one journal)
+_SPARES = 1
 
 _held = threading.local()  # per thread: {root: depth} of the publication locks held
 
@@ -190,12 +190,24 @@ class StagedWrites:
         """Remove ``target`` in the same publication (after every staged file is in place)."""
         self._removals.add(self._check(target))
 
+    def absorb(self, other: StagedWrites) -> None:
+        """Stage every file and removal of ``other`` (not prepared) here as well, to commit
+        them under one journal."""
+        if self._prepared or other._prepared:
+            raise RecordError("staged writes can only be combined before they are prepared")
+        self._items.update(other._items)
+        self._removals |= other._removals
+
     def __len__(self) -> int:
         return len(self._items)
 
     @property
     def targets(self) -> list[Path]:
         return sorted(self._items)
+
+    @property
+    def removals(self) -> list[Path]:
+        return sorted(self._removals)
 
     def prepare(self, *, link_from: StagedWrites | None = None) -> list[int]:
         """Write every changed file, and the journal, to temporaries beside their targets.
@@ -225,6 +237,7 @@ class StagedWrites:
             while folder not in self._new_dirs and not folder.exists():
                 self._new_dirs.add(folder)
                 folder = folder.parent
+        # bytes -> a temporary holding them (another publication's, or one written here)
         same = link_from._temps_by_bytes() if link_from is not None else {}
         try:
             for folder in sorted(self._new_dirs, key=lambda d: len(d.parts)):
@@ -238,6 +251,7 @@ class StagedWrites:
                 tmp, fd = write_temp(target, data, suffix=".stg", make_dirs=False)
                 self._fds.append(fd)
                 self._temps.append((tmp, target))
+                same.setdefault(data, tmp)
             pairs = [[str(t.relative_to(root)), str(f.relative_to(root))] for t, f in self._temps]
             pairs += [[_REMOVE, str(r.relative_to(root))] for r in self._removed]
             self._journal_tmp, fd = _journal_temp(root, json.dumps(pairs).encode("utf-8"))

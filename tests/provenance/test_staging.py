@@ -175,10 +175,62 @@ def test_finished_journals_are_reused(tmp_path: Path) -> None:
 
     record_run(sample_record("allow", day="2026-01-01"), root=tmp_path, promote=True)
     first = journal_files()
-    assert set(first) == {".publish-journal.json.spare-0", ".publish-journal.json.spare-1"}
+    assert set(first) == {".publish-journal.json.spare-0"}
     for day in ("2026-01-02", "2026-01-03"):
         record_run(sample_record("allow", day=day), root=tmp_path, promote=True)
         assert journal_files().keys() == first.keys()
-    assert set(journal_files().values()) == set(first.values())  # the same two files
+    assert set(journal_files().values()) == set(first.values())  # the same file
     assert not journal_pending(tmp_path)
     assert not (tmp_path / JOURNAL).exists()
+
+
+def test_a_ledger_failure_keeps_the_run_records_and_publishes_nothing(tmp_path: Path) -> None:
+    """The ledger is written before anything of the run is visible; when it fails (here its
+    last line is damaged) the run's PROV and OpenLineage are still written, nothing is
+    published, and no temporary is left behind."""
+    from kfm_gate.errors import LedgerError
+
+    ledger = tmp_path / "mcp" / "ledger.jsonl"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_bytes(b"not a ledger line\n")
+    record = sample_record("allow")
+    with pytest.raises(LedgerError, match="ledger verify"):
+        record_run(record, root=tmp_path, promote=True)
+    run_dir = tmp_path / "mcp" / "runs" / record.folder
+    assert (run_dir / "prov.ttl").is_file() and (run_dir / "prov.jsonld").is_file()
+    assert sorted(p.name for p in (run_dir / "openlineage").iterdir()) == [
+        "01-START.json",
+        "02-COMPLETE.json",
+    ]
+    assert not (run_dir / "ledger-entry.json").exists()
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
+    assert not journal_pending(tmp_path)
+
+
+def test_a_publication_that_cannot_be_staged_still_records_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing a catalog file fails (disk full): the run records and the ledger entry are
+    written, the error names the publication, nothing of it is visible."""
+    from kfm_gate.errors import RecordError
+
+    real = staging.write_temp
+
+    def full_under_data(target: Path, data: bytes, **kw: object) -> tuple[Path, int]:
+        if "data" in target.relative_to(tmp_path.resolve()).parts[:1]:
+            raise OSError(28, "No space left on device")
+        return real(target, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staging, "write_temp", full_under_data)
+    record = sample_record("allow")
+    with pytest.raises(RecordError, match="No space left"):
+        record_run(record, root=tmp_path, promote=True)
+    run_dir = tmp_path / "mcp" / "runs" / record.folder
+    assert (run_dir / "prov.ttl").is_file() and (run_dir / "ledger-entry.json").is_file()
+    assert Ledger(tmp_path / "mcp" / "ledger.jsonl").verify().entries == 1
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
+    monkeypatch.setattr(staging, "write_temp", real)
+    again = record_run(record, root=tmp_path, promote=True)  # the re-run publishes
+    assert again["stac_item"] and again["ledger"]["appended"] is False
