@@ -86,3 +86,17 @@ def random_place(doc: Any, rng: Any, go_deeper: float) -> tuple[Any, Any]:
         key = rng.choice(list(node) if isinstance(node, dict) else range(len(node)))
         node = node[key]
     return parent, key
+
+
+def assert_recorded_unpublished(root: Path, folder: str) -> None:
+    """The run's records and its ledger entry are on disk; nothing was published and no
+    temporary or pending journal is left."""
+    from kfm_gate.provenance import Ledger
+    from kfm_gate.provenance.staging import journal_pending
+
+    run_dir = root / "mcp" / "runs" / folder
+    assert (run_dir / "prov.ttl").is_file() and (run_dir / "ledger-entry.json").is_file()
+    assert Ledger(root / "mcp" / "ledger.jsonl").verify().entries == 1
+    assert not [p for p in (root / "data").rglob("*") if p.is_file()]
+    assert not [p for p in root.rglob("*") if p.suffix in (".stg", ".tmp")]
+    assert not journal_pending(root)

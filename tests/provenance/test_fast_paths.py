@@ -19,7 +19,7 @@ from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
 from kfm_gate.provenance.samples import sample_record
 from kfm_gate.provenance.staging import JOURNAL, LOCK, StagedWrites
-from tests.helpers import random_place
+from tests.helpers import assert_recorded_unpublished, random_place
 
 
 @pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])
@@ -226,12 +226,8 @@ def test_publication_failure_after_the_ledger_keeps_records(
     record = sample_record("allow")
     with pytest.raises(RecordError, match="broken on purpose"):
         record_run(record, root=tmp_path, promote=True)
-    run_dir = tmp_path / "mcp" / "runs" / record.folder
-    assert (run_dir / "prov.ttl").exists() and (run_dir / "ledger-entry.json").exists()
-    assert Ledger(tmp_path / "mcp" / "ledger.jsonl").verify().entries == 1
+    assert_recorded_unpublished(tmp_path, record.folder)
     assert not (tmp_path / "data").exists()
-    assert not (tmp_path / JOURNAL).exists()
-    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
 
 
 def test_turtle_blocks_from_the_memo_are_the_blocks_written(

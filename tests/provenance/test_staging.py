@@ -23,6 +23,7 @@ from kfm_gate.provenance.staging import (
     journal_pending,
     publish_lock,
 )
+from tests.helpers import assert_recorded_unpublished
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -226,11 +227,7 @@ def test_a_publication_that_cannot_be_staged_still_records_the_run(
     record = sample_record("allow")
     with pytest.raises(RecordError, match="No space left"):
         record_run(record, root=tmp_path, promote=True)
-    run_dir = tmp_path / "mcp" / "runs" / record.folder
-    assert (run_dir / "prov.ttl").is_file() and (run_dir / "ledger-entry.json").is_file()
-    assert Ledger(tmp_path / "mcp" / "ledger.jsonl").verify().entries == 1
-    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
-    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".stg", ".tmp")]
+    assert_recorded_unpublished(tmp_path, record.folder)
     monkeypatch.setattr(staging, "write_temp", real)
     again = record_run(record, root=tmp_path, promote=True)  # the re-run publishes
     assert again["stac_item"] and again["ledger"]["appended"] is False
