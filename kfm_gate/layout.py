@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -29,11 +30,21 @@ RUNS = "mcp/runs"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+#: per process: a repository root as given -> resolved (a root is configuration: it is not
+#: expected to be re-linked while a process works in it; paths inside are always resolved)
+_ROOTS: dict[Path, Path] = {}
+
+
 class Layout:
     """The repository a gate works in; resolves and guards every path it writes."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
+        resolved = _ROOTS.get(root)
+        if resolved is None:
+            resolved = root.resolve()
+            if len(_ROOTS) < 64:
+                _ROOTS[root] = resolved
+        self.root = resolved
 
     # -- paths -------------------------------------------------------------------------
 
@@ -59,10 +70,34 @@ class Layout:
 
     def check_inside(self, path: Path, *, roots: tuple[str, ...] = WRITE_ROOTS) -> Path:
         """Refuse an absolute ``path`` (links resolved) that is not under one of ``roots``."""
-        target = path.resolve()
+        target = self._resolve_below_root(path)
         if target != self.root and self.root not in target.parents:
             raise PathError(f"path {path} is outside the repository {self.root}")
         return self._inside(target, str(path), roots)
+
+    def _resolve_below_root(self, path: Path) -> Path:
+        """``path.resolve()``, looking only at the parts below the (resolved) root when
+        ``path`` is plainly under it: the root is not looked at again, and a part that does
+        not exist ends the walk (nothing below it can be a link)."""
+        if not path.is_absolute() or ".." in path.parts:
+            return path.resolve()
+        try:
+            below = path.relative_to(self.root).parts
+        except ValueError:
+            return path.resolve()
+        current = self.root
+        parts = [part for part in below if part != "."]
+        for n, part in enumerate(parts):
+            current = current / part
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:  # nothing below a missing part exists, nor is a link
+                return current.joinpath(*parts[n + 1 :])
+            except OSError:
+                return path.resolve()
+            if stat.S_ISLNK(mode):
+                return path.resolve()
+        return current
 
     def run_dir(self, folder: str) -> Path:
         """``mcp/runs/<folder>`` (not created)."""

@@ -83,3 +83,43 @@ def test_a_root_that_is_a_link_elsewhere_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PathError):
         Layout(repo).write_bytes(repo / "data" / "processed" / "x.csv", b"x")
     assert not (elsewhere / "x.csv").exists()
+
+
+def test_resolving_below_the_root_is_resolving(tmp_path: Path) -> None:
+    """The shortcut of check_inside (look only below the resolved root, stop at a missing
+    part) gives what Path.resolve gives, links and missing parts included."""
+    import itertools
+
+    root = tmp_path / "repo"
+    (root / "data" / "stac" / "c").mkdir(parents=True)
+    (root / "mcp" / "runs").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "data" / "stac" / "link-out").symlink_to(outside)
+    (root / "data" / "stac" / "link-in").symlink_to(root / "mcp" / "runs")
+    (root / "mcp" / "runs" / "dangling").symlink_to(tmp_path / "nowhere")
+    (root / "data" / "stac" / "c" / "file.json").write_text("{}")
+    layout = Layout(root)
+    names = [
+        "data",
+        "stac",
+        "c",
+        "link-out",
+        "link-in",
+        "dangling",
+        "mcp",
+        "runs",
+        "new",
+        "file.json",
+    ]
+    checked = 0
+    for depth in (1, 2, 3, 4):
+        for parts in itertools.product(names, repeat=depth):
+            path = root.joinpath(*parts)
+            assert layout._resolve_below_root(path) == path.resolve(), path
+            checked += 1
+    assert checked > 10_000
+    linked_root = tmp_path / "repo-link"
+    linked_root.symlink_to(root)
+    via = Layout(linked_root)
+    assert via._resolve_below_root(linked_root / "data" / "stac") == root / "data" / "stac"

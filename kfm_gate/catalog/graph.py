@@ -127,8 +127,15 @@ _BASE_MEMO: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
 _CACHE_MAX_LINES = 1_000_000
 
 
-def _cached_lines(path: Path) -> tuple[frozenset[bytes], int]:
-    """The lines of a segment file and its size, read once per version of the file."""
+def _cached_lines(path: Path, seen: os.stat_result | None = None) -> tuple[frozenset[bytes], int]:
+    """The lines of a segment file and its size, read once per version of the file.
+
+    ``seen``: the file's status from listing its folder; when it matches the cached version,
+    the file is not opened at all."""
+    if seen is not None:
+        hit = _SEGMENT_CACHE.get(path)
+        if hit is not None and hit[0] == _identity(seen):
+            return hit[1], hit[2]
     try:
         with path.open("rb") as fh:
             key = _identity(os.fstat(fh.fileno()))
@@ -227,16 +234,22 @@ class RdfGraphSink:
     def _segments(self) -> list[tuple[Path, frozenset[bytes], int]]:
         """The segments (name order) with their lines and sizes, read through the cache."""
         try:
-            names = sorted(e.name for e in os.scandir(self.segment_dir) if e.name.endswith(".nt"))
+            with os.scandir(self.segment_dir) as listing:
+                found = sorted((e.name, e) for e in listing if e.name.endswith(".nt"))
+            out = []
+            for name, entry in found:
+                path = self.segment_dir / name
+                lines, size = _cached_lines(path, entry.stat())
+                out.append((path, lines, size))
         except FileNotFoundError:
+            if self.segment_dir.is_dir():  # a segment went away: only under another lock
+                raise RecordError(
+                    f"a segment of the lineage graph {self.segment_dir} vanished while being "
+                    "read; re-run (publications hold the publication lock)"
+                ) from None
             return []
         except OSError as err:
             raise RecordError(f"cannot list the lineage graph {self.segment_dir}: {err}") from err
-        out = []
-        for name in names:
-            path = self.segment_dir / name
-            lines, size = _cached_lines(path)
-            out.append((path, lines, size))
         return out
 
     def plan_update(self, graphs: Iterable[Triples]) -> GraphUpdate:

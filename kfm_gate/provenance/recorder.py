@@ -46,6 +46,13 @@ LEDGER_MARKER = "ledger-entry.json"
 
 
 def _rel(root: Path, path: Path) -> str:
+    """``path`` relative to ``root`` for the result (resolved only when it is not plainly
+    under ``root``, e.g. a run folder given through a link)."""
+    if path.is_absolute() and ".." not in path.parts:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
     try:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:

@@ -62,9 +62,10 @@ def publish_lock(root: Path) -> Iterator[None]:
     Held from reading the catalog (to plan a publication) until the publication is on disk,
     so concurrent gates (e.g. Dagster runs in several processes) publish one after the other.
     """
-    root = root.resolve()
     depth: dict[Path, int] = getattr(_held, "depth", None) or {}
     _held.depth = depth
+    if not depth.get(root):  # held under its resolved name: resolve only when not found
+        root = root.resolve()
     if depth.get(root):
         depth[root] += 1
         try:
