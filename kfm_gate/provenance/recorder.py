@@ -110,11 +110,7 @@ def _record_run(
     events = build_run_events(record)
 
     # 1. run records and the publication: planned, staged, fsynced, nothing visible -------
-    records = StagedWrites(root)
-    for name, data in prov_docs.items():
-        records.add(run_dir / name, data)
-    for rel, data in event_files(events).items():
-        records.add(run_dir / rel, data)
+    records = _stage_records(root, run_dir, prov_docs, events)
     publication: _Publication | None = None
     deferred: BaseException | None = None  # a publication failure, raised after the ledger
     if promote and record.decision.outcome == "allow":
@@ -167,7 +163,7 @@ def _record_run(
     except BaseException:
         staged.abort()  # nothing published; the run's records are still written (best effort)
         with contextlib.suppress(RecordError):
-            _write_records_alone(root, run_dir, prov_docs, events)
+            _stage_records(root, run_dir, prov_docs, events).commit()
         raise
 
     # 3. the records and the publication, renamed together through one journal ------------
@@ -185,17 +181,16 @@ def _record_run(
     return result, events, run_dir
 
 
-def _write_records_alone(
+def _stage_records(
     root: Path, run_dir: Path, prov_docs: dict[str, bytes], events: Any
-) -> None:
-    """The run records written on their own (when the ledger failed: the provenance of the
-    run is kept, nothing is published)."""
+) -> StagedWrites:
+    """The run records (PROV documents and OpenLineage events) staged for the run folder."""
     records = StagedWrites(root)
     for name, data in prov_docs.items():
         records.add(run_dir / name, data)
     for rel, data in event_files(events).items():
         records.add(run_dir / rel, data)
-    records.commit()
+    return records
 
 
 def _append_once(

@@ -16,11 +16,11 @@ on ``mcp/.publish.lock``, re-entrant within a thread): whoever reads the current
 plan a publication holds it until the publication is on disk, so two processes never lose
 each other's items, and only the lock holder touches the journal.
 
-Creating a file costs far more than renaming one on some file systems (a new inode: ~0.3 ms
-on the ext4 of our CI machines, against ~0.01 ms for a rename or a hard link), so a finished
-journal is kept as a spare (``mcp/.publish-journal.spare-<n>``) that the next journal reuses,
-and a staged file holding the same bytes as a file of another publication staged with it
-(the PROV copies beside a STAC item) is a hard link to that file's temporary.
+Creating a file can cost far more than renaming one (a new inode: up to ~0.5 ms in some
+folders of this project's VM, against ~0.01 ms for a rename or a hard link), so a finished
+journal is kept as a spare (``mcp/.publish-journal.json.spare-0``) that the next journal
+reuses, and a staged file holding the same bytes as another staged file (the PROV copies
+beside a STAC item and in the run folder) is a hard link to that file's temporary.
 """
 
 from __future__ import annotations
