@@ -185,6 +185,12 @@ def write_temp(
     if make_dirs:
         target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    return fill_temp(Path(tmp), fd, data)
+
+
+def fill_temp(tmp: Path, fd: int, data: bytes) -> tuple[Path, int]:
+    """Write all of ``data`` to the open temporary ``tmp``; on failure it is closed and
+    removed. Returns ``(tmp, fd)``."""
     try:
         view = memoryview(data)
         while view:
@@ -192,9 +198,9 @@ def write_temp(
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
-            Path(tmp).unlink()
+            tmp.unlink()
         raise
-    return Path(tmp), fd
+    return tmp, fd
 
 
 def atomic_write_all(

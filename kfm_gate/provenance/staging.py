@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from kfm_gate.errors import PathError, RecordError
-from kfm_gate.layout import Layout, fsync_all, write_temp
+from kfm_gate.layout import Layout, fill_temp, fsync_all, write_temp
 
 __all__ = [
     "JOURNAL",
@@ -115,16 +115,7 @@ def _journal_temp(root: Path, data: bytes) -> tuple[Path, int]:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             break
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return tmp, fd
+        return fill_temp(tmp, fd, data)
     return write_temp(target, data)
 
 
