@@ -4,7 +4,8 @@ Writes go only under ``data/processed/``, ``data/stac/``, ``data/graph/`` and ``
 repository root. Absolute paths, ``..`` and links that leave those roots are refused. Every
 file is written to a temporary name in the same folder, fsynced, then renamed over the
 target, so a crash leaves the old file or the new one, never half of it; files written
-together share their fsyncs (:func:`atomic_write_all`).
+together share their fsyncs (:func:`atomic_write_all`). Files get the mode ``open()`` would
+give them (0o666 less the umask), not the temporary's 0600: catalogs are meant to be read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import re
 import stat
@@ -185,7 +187,28 @@ def write_temp(
     if make_dirs:
         target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    try:
+        os.fchmod(fd, file_mode())  # mkstemp gives 0600: records and catalogs are for readers
+    except OSError:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
     return fill_temp(Path(tmp), fd, data)
+
+
+@functools.cache
+def file_mode() -> int:
+    """The mode a new file gets from ``open()`` in this process: 0o666 less the umask (read
+    from ``/proc/self/status``, without changing it; 022 assumed where that is unavailable).
+    Secrets (the masking key) are written elsewhere, with 0600."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
 def fill_temp(tmp: Path, fd: int, data: bytes) -> tuple[Path, int]:

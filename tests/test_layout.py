@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -123,3 +125,25 @@ def test_resolving_below_the_root_is_resolving(tmp_path: Path) -> None:
     linked_root.symlink_to(root)
     via = Layout(linked_root)
     assert via._resolve_below_root(linked_root / "data" / "stac") == root / "data" / "stac"
+
+
+def test_written_files_are_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    """Records and catalogs get 0o666 less the umask (not mkstemp's 0600), so a web server
+    or another user can read a published catalog; the masking key keeps 0600 elsewhere."""
+    from kfm_gate.layout import file_mode
+    from kfm_gate.provenance import record_run
+    from kfm_gate.provenance.samples import sample_record
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert file_mode() == 0o666 & ~umask
+    result = record_run(sample_record("allow"), root=tmp_path, promote=True)
+    item = tmp_path / result["stac_item"]
+    run_dir = tmp_path / result["run_dir"]
+    for path in (
+        item,
+        item.parent / "prov.ttl",
+        run_dir / "prov.jsonld",
+        run_dir / "ledger-entry.json",
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
