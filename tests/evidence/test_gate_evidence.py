@@ -72,15 +72,23 @@ def test_seeded_values_never_leave_the_candidate(root: Path) -> None:
         assert not leaked, f"{path.relative_to(root)} holds {len(leaked)} seeded value(s)"
 
 
-def test_misspelled_expectation_gives_error(root: Path) -> None:
-    path = root / "policies/quality/historic_sites.json"
+def _gate_with_broken_policy(root: Path, relpath: str, edit: Any) -> Any:
+    """Edit one council file (``edit`` changes its JSON in place), then gate 20 seeded rows."""
+    path = root / relpath
     doc = json.loads(path.read_text(encoding="utf-8"))
-    doc["expectations"][3]["type"] = "expect_column_values_to_be_uniqe"
+    edit(doc)
     path.write_text(json.dumps(doc), encoding="utf-8")
     rows, _ = seeded_sites(rows=20)
-    run = _gate(root).evaluate(
+    return _gate(root).evaluate(
         dump(make_request(root, content=to_csv(rows).encode(), name="sites.csv"))
     )
+
+
+def test_misspelled_expectation_gives_error(root: Path) -> None:
+    def misspell(doc: dict[str, Any]) -> None:
+        doc["expectations"][3]["type"] = "expect_column_values_to_be_uniqe"
+
+    run = _gate_with_broken_policy(root, "policies/quality/historic_sites.json", misspell)
     assert run.decision.outcome == "error"
     assert "expect_column_values_to_be_uniqe" in (run.decision.error or "")
 
@@ -103,14 +111,10 @@ def test_bad_input_blocks(root: Path, content: bytes) -> None:
 
 
 def test_bad_identifier_pattern_gives_error(root: Path) -> None:
-    path = root / "policies/data/pii.json"
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    doc["identifier_patterns"]["historic_sites"]["site_id"] = "[^@ ]+"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    rows, _ = seeded_sites(rows=20)
-    run = _gate(root).evaluate(
-        dump(make_request(root, content=to_csv(rows).encode(), name="sites.csv"))
-    )
+    def too_lax(doc: dict[str, Any]) -> None:
+        doc["identifier_patterns"]["historic_sites"]["site_id"] = "[^@ ]+"
+
+    run = _gate_with_broken_policy(root, "policies/data/pii.json", too_lax)
     assert run.decision.outcome == "error"
     assert "identifier_patterns" in (run.decision.error or "")
 
