@@ -20,7 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -328,7 +328,6 @@ class Ledger:
         entry: Mapping[str, Any],
         *,
         receipt: Path | None = None,
-        sync_dirs: Iterable[Path] = (),
         defer_dirs: list[Path] | None = None,
     ) -> dict[str, Any]:
         """Append one entry (the fields of :data:`ENTRY_FIELDS`); returns the stored line's dict.
@@ -338,8 +337,7 @@ class Ledger:
         ``receipt``, when given: the returned dict as JSON, e.g. a run's record that its
         decision is in the ledger) are fsynced together before the head and the receipt are
         renamed into place: when this returns, the entry is on disk, and neither the head nor
-        the receipt can name an entry that is not. ``sync_dirs`` are fsynced in the same batch
-        (e.g. the folders of run records just renamed into place). ``defer_dirs``: the folders
+        the receipt can name an entry that is not. ``defer_dirs``: the folders
         of the head and the receipt are appended to this list instead of being fsynced (the
         caller fsyncs them with its own next batch).
         """
@@ -370,9 +368,7 @@ class Ledger:
                 with self.path.open("ab") as fh:
                     fh.write(line)
                     fh.flush()
-                    atomic_write_all(
-                        files, sync_with=[fh.fileno(), *sync_dirs], defer_dirs=defer_dirs
-                    )
+                    atomic_write_all(files, sync_with=[fh.fileno()], defer_dirs=defer_dirs)
             except OSError as err:
                 raise RecordError(
                     f"cannot append to ledger {self.path}: {err.strerror or err}"

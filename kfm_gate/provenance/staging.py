@@ -153,8 +153,7 @@ class StagedWrites:
         self._fds: list[int] = []
         self._journal_tmp: Path | None = None
         self._pairs: list[list[str]] | None = None
-        self._pending: list[Path] | None = None
-        #: temporaries that are hard links to another publication's (no descriptor here)
+        #: temporaries that are hard links to another staged file's (no descriptor here)
         self._linked: list[Path] = []
 
     def _check(self, target: Path) -> Path:
@@ -201,26 +200,24 @@ class StagedWrites:
     def removals(self) -> list[Path]:
         return sorted(self._removals)
 
-    def prepare(self, *, link_from: StagedWrites | None = None) -> list[int]:
+    def prepare(self) -> list[int]:
         """Write every changed file, and the journal, to temporaries beside their targets.
 
         Nothing is visible yet and nothing is fsynced: returns the open descriptors, which the
-        caller may fsync together with other work (e.g. another publication's) before
-        :meth:`commit` with ``synced=True``. :meth:`abort` removes the temporaries.
-
-        ``link_from``: another publication prepared just before this one and fsynced in the
-        same batch; a file of this one holding the same bytes as one of its files becomes a
-        hard link to that file's temporary (no second copy to write and fsync).
+        caller may fsync together with other work (e.g. the ledger's) before :meth:`commit`
+        with ``synced=True``. :meth:`abort` removes the temporaries. A file holding the same
+        bytes as another staged file (the PROV copies beside a STAC item and in the run
+        folder) becomes a hard link to that file's temporary.
         """
         with publish_lock(self.root):
-            return self._prepare(link_from)
+            return self._prepare()
 
-    def _prepare(self, link_from: StagedWrites | None) -> list[int]:
+    def _prepare(self) -> list[int]:
         if self._prepared:
             raise RecordError("these staged writes are prepared already")
         self._prepared = True
         recover_publication(self.root)
-        self._changed = [t for t in sorted(self._items) if _read_or_none(t) != self._items[t]]
+        self._changed = [t for t in sorted(self._items) if not _holds(t, self._items[t])]
         self._removed = sorted(t for t in self._removals if t not in self._items and t.exists())
         if not self._changed and not self._removed:
             return []
@@ -229,8 +226,7 @@ class StagedWrites:
             while folder not in self._new_dirs and not folder.exists():
                 self._new_dirs.add(folder)
                 folder = folder.parent
-        # bytes -> a temporary holding them (another publication's, or one written here)
-        same = link_from._temps_by_bytes() if link_from is not None else {}
+        same: dict[bytes, Path] = {}  # bytes -> the temporary written for them
         try:
             for folder in sorted(self._new_dirs, key=lambda d: len(d.parts)):
                 folder.mkdir(exist_ok=True)
@@ -256,11 +252,6 @@ class StagedWrites:
             raise
         return list(self._fds)
 
-    def _temps_by_bytes(self) -> dict[bytes, Path]:
-        """The prepared temporaries (written here, not links) by the bytes they hold."""
-        linked = set(self._linked)
-        return {self._items[t]: tmp for tmp, t in self._temps if tmp not in linked}
-
     def _staging_error(self, err: OSError) -> RecordError:
         return RecordError(
             f"could not stage {len(self._changed)} files for publication: {err}; "
@@ -282,23 +273,19 @@ class StagedWrites:
                 os.close(fd)
         self._fds = []
 
-    def commit(
-        self, *, synced: bool = False, defer_dirs: bool = False, sync_dirs: Iterable[Path] = ()
-    ) -> list[Path]:
+    def commit(self, *, synced: bool = False, sync_dirs: Iterable[Path] = ()) -> list[Path]:
         """Write every staged file and do the removals; returns what changed (sorted).
 
         The staged files and the journal are fsynced together (``synced``: the caller did it,
         on the descriptors :meth:`prepare` returned); the journal is renamed into place (and
         its folder fsynced) only once all of them are on disk, then the renames and removals
-        are done. ``defer_dirs``: the folders are not fsynced and the journal stays until
-        :meth:`finish` (the caller fsyncs :attr:`pending_dirs` together with other work in
-        between; until then the journal still finishes the renames after a crash).
-        ``sync_dirs`` are fsynced with the journal's folder (other work's pending folders).
+        are done, the touched folders fsynced and the journal retired. ``sync_dirs`` are
+        fsynced with the journal's folder (other work's folders, e.g. the ledger's).
         """
         with publish_lock(self.root):
-            return self._commit(synced, defer_dirs, sync_dirs)
+            return self._commit(synced, sync_dirs)
 
-    def _commit(self, synced: bool, defer_dirs: bool, sync_dirs: Iterable[Path]) -> list[Path]:
+    def _commit(self, synced: bool, sync_dirs: Iterable[Path]) -> list[Path]:
         if not self._prepared:
             self.prepare()
         changed = sorted([*self._changed, *self._removed])
@@ -325,37 +312,8 @@ class StagedWrites:
             if isinstance(err, OSError):
                 raise self._staging_error(err) from err
             raise
-        self._pending = _finish(
-            root, self._pairs, {d.parent for d in self._new_dirs}, sync=not defer_dirs
-        )
+        _finish(root, self._pairs, {d.parent for d in self._new_dirs})
         return changed
-
-    @property
-    def pending_dirs(self) -> list[Path]:
-        """The folders :meth:`commit` with ``defer_dirs`` left for :meth:`finish` to fsync."""
-        return list(self._pending or ())
-
-    def finish(self, *, synced: bool = False) -> None:
-        """After ``commit(defer_dirs=True)``: fsync :attr:`pending_dirs` (unless ``synced``: the
-        caller did) and remove the journal."""
-        if self._pending is None:
-            return
-        with publish_lock(self.root):
-            self._finish_pending(synced)
-
-    def _finish_pending(self, synced: bool) -> None:
-        assert self._pending is not None
-        pending, self._pending = self._pending, None
-        journal_path = self.layout.root / JOURNAL
-        try:
-            if not synced:
-                fsync_all(pending)
-            _retire_journal(self.layout.root)
-        except OSError as err:
-            raise RecordError(
-                f"publication stopped while syncing its folders ({err}); the journal "
-                f"{journal_path} is kept and the next run finishes it"
-            ) from err
 
 
 def _link_temp(source: Path, target: Path, linked: list[Path]) -> bool:
@@ -370,23 +328,22 @@ def _link_temp(source: Path, target: Path, linked: list[Path]) -> bool:
     return True
 
 
-def _read_or_none(path: Path) -> bytes | None:
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data`` (read only when the sizes agree)."""
     try:
-        return path.read_bytes()
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
     except OSError:
-        return None
+        return False
 
 
 def _finish(
-    root: Path,
-    pairs: list[list[str]] | None = None,
-    new_entries: set[Path] | None = None,
-    *,
-    sync: bool = True,
-) -> list[Path] | None:
+    root: Path, pairs: list[list[str]] | None = None, new_entries: set[Path] | None = None
+) -> None:
     """Do the renames and removals of the journal (``pairs``: its content, when known), then
     fsync the folders they touched (and ``new_entries``: folders that got a new folder) and
-    remove the journal; with ``sync=False`` return those folders instead (journal kept)."""
+    retire the journal."""
     journal_path = root / JOURNAL
     if pairs is None:
         try:
@@ -410,8 +367,6 @@ def _finish(
                 with contextlib.suppress(FileNotFoundError):
                     (root / final_rel).unlink()
                     dirs.add((root / final_rel).parent)
-        if not sync:
-            return sorted(dirs)
         fsync_all(sorted(dirs))
         _retire_journal(root)
     except OSError as err:
@@ -419,7 +374,6 @@ def _finish(
             f"publication stopped while renaming staged files ({err}); the journal {journal_path} "
             "is kept and the next run finishes it"
         ) from err
-    return None
 
 
 def recover_publication(root: Path) -> bool:

@@ -18,7 +18,7 @@ from kfm_gate.provenance.ledger import entry_from_decision, receipt_bytes
 from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
 from kfm_gate.provenance.samples import sample_record
-from kfm_gate.provenance.staging import JOURNAL, LOCK, StagedWrites
+from kfm_gate.provenance.staging import LOCK, StagedWrites
 from tests.helpers import assert_recorded_unpublished, random_place
 
 
@@ -151,19 +151,6 @@ def test_staged_writes_refuse_a_link_out_of_the_roots(tmp_path: Path) -> None:
         staged.add(stac_dir / "escape.json", b"2")  # ... and a link in it still followed
     with pytest.raises(PathError):
         staged.add(tmp_path / "README.md", b"3")
-
-
-def test_deferred_folders_keep_the_journal_until_finish(tmp_path: Path) -> None:
-    staged = StagedWrites(tmp_path)
-    target = tmp_path / "data" / "stac" / "c" / "a.json"
-    staged.add(target, b"a")
-    fds = staged.prepare()
-    assert len(fds) == 2 and not target.exists()  # the file and the journal, not visible
-    assert staged.commit(defer_dirs=True) == [target.resolve()]
-    assert target.read_bytes() == b"a" and (tmp_path / JOURNAL).exists()
-    assert set(staged.pending_dirs) >= {target.resolve().parent}
-    staged.finish()
-    assert not (tmp_path / JOURNAL).exists()
 
 
 def test_aborted_staging_leaves_nothing(tmp_path: Path) -> None:

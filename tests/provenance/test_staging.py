@@ -143,13 +143,11 @@ def test_a_refused_link_falls_back_to_a_copy(
 def test_linked_temporaries_are_fsynced_when_the_caller_did_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = StagedWrites(tmp_path)
-    first.add(tmp_path / "mcp" / "runs" / "r" / "prov.ttl", b"same bytes")
-    second = StagedWrites(tmp_path)
-    second.add(tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl", b"same bytes")
-    first.prepare()
-    second_fds = second.prepare(link_from=first)
-    assert len(second_fds) == 1  # only its journal: the file is a link to first's temporary
+    staged = StagedWrites(tmp_path)
+    staged.add(tmp_path / "mcp" / "runs" / "r" / "prov.ttl", b"same bytes")
+    staged.add(tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl", b"same bytes")
+    fds = staged.prepare()
+    assert len(fds) == 2  # one file and the journal: the other file is a link to it
     synced: list[object] = []
     real = staging.fsync_all
 
@@ -159,11 +157,13 @@ def test_linked_temporaries_are_fsynced_when_the_caller_did_not(
         real(work)
 
     monkeypatch.setattr(staging, "fsync_all", spy)
-    first.commit()
-    second.commit()
+    staged.commit()
     assert any(isinstance(p, Path) and p.name.startswith(".prov.ttl.") for p in synced)
-    target = tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl"
-    assert target.read_bytes() == b"same bytes"
+    for target in (
+        tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl",
+        tmp_path / "mcp" / "runs" / "r" / "prov.ttl",
+    ):
+        assert target.read_bytes() == b"same bytes"
 
 
 def test_finished_journals_are_reused(tmp_path: Path) -> None:
