@@ -278,7 +278,6 @@ class Gate:
             except KfmGateError as err:
                 self._engine_error = err
                 raise
-            self._owns_engine = False
         return self._engine
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfm_gate.context import GateContext
+from kfm_gate.context import GateContext, memo_file
 from kfm_gate.errors import CollectorError, ConfigError, KfmGateError
 from kfm_gate.evidence.tables import TableLimits, load_table, table_kind
 from kfm_gate.ids import digest
@@ -342,13 +342,7 @@ class QualityCollector:
         if isinstance(prepared, EvidenceSection):
             return prepared
         suite, tables, limits = prepared
-        try:
-            files = self.evaluate_tables(suite, tables, limits)
-        except KfmGateError as err:
-            if isinstance(err, CollectorError):
-                raise
-            raise CollectorError(f"quality: {err}") from err
-        return self._section(ctx, suite, files)
+        return self._section(ctx, suite, self.evaluate_tables(suite, tables, limits))
 
     def start(self, ctx: GateContext) -> PendingQuality | None:
         """Begin the suite in the worker process (see :mod:`kfm_gate.evidence.worker`).
@@ -361,16 +355,13 @@ class QualityCollector:
         if not worker_enabled(self.process):
             return None
         if ctx.changing_columns is None:
-            return None
+            return None  # the obligations may change anything: start after them
         prepared = self._prepare(ctx)
-        if ctx.changing_columns and (
-            isinstance(prepared, EvidenceSection)
-            or not prepared[0].independent_of(ctx.changing_columns)
-        ):
-            return None  # the suite reads a column about to change: start after the change
-        if isinstance(prepared, EvidenceSection):
+        if isinstance(prepared, EvidenceSection):  # nothing to run, whatever changes
             return PendingQuality(self, ctx, None, None, prepared)
         suite, tables, limits = prepared
+        if ctx.changing_columns and not suite.independent_of(ctx.changing_columns):
+            return None  # the suite reads a column about to change: start after the change
         job = {
             "suite_path": str(self.suite_path(ctx)),
             "suite_digest": suite.digest,
@@ -387,11 +378,18 @@ class QualityCollector:
     def evaluate_tables(
         self, suite: QualitySuite, tables: list[Any], limits: TableLimits
     ) -> list[dict[str, Any]]:
-        """Per-file evidence of ``suite`` on ``tables`` (views with public, media_type, relpath)."""
+        """Per-file evidence of ``suite`` on ``tables`` (views with public, media_type, relpath).
+
+        Any failure is a CollectorError whose message starts with ``quality``."""
         files = []
-        for view in tables:
-            frame = load_table(view.public, view.media_type, limits, point_columns=True)
-            files.append({"file": view.relpath, **self.validate_frame(frame, suite)})
+        try:
+            for view in tables:
+                frame = load_table(view.public, view.media_type, limits, point_columns=True)
+                files.append({"file": view.relpath, **self.validate_frame(frame, suite)})
+        except KfmGateError as err:
+            if isinstance(err, CollectorError):
+                raise
+            raise CollectorError(f"quality: {err}") from err
         return files
 
     def _prepare(
@@ -410,7 +408,7 @@ class QualityCollector:
                     "success": False,
                 },
             )
-        suite = self.load_suite(path)
+        suite = memo_file(ctx.memo, "quality-suite", path, lambda: self.load_suite(path))
         limits = self.limits or TableLimits.from_settings(ctx.settings)
         tables = [
             f
@@ -496,11 +494,8 @@ class PendingQuality:
                 self._worker.kill()  # a worker past the timeout is stuck: the next job restarts
             raise  # the gate reports the timeout
         error = answer.get("error")
-        if error is not None:
-            message = str(error)
-            raise CollectorError(
-                message if message.startswith("quality") else f"quality: {message}"
-            )
+        if error is not None:  # the worker's message names quality already
+            raise CollectorError(str(error))
         files = answer.get("files")
         if not isinstance(files, list):
             raise CollectorError("quality: the worker process answered without per-file evidence")
@@ -529,12 +524,7 @@ def run_quality_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         SimpleNamespace(public=Path(t["path"]), media_type=t["media_type"], relpath=t["relpath"])
         for t in job["tables"]
     ]
-    try:
-        return collector.evaluate_tables(suite, tables, limits)
-    except KfmGateError as err:
-        if isinstance(err, CollectorError):
-            raise
-        raise CollectorError(f"quality: {err}") from err
+    return collector.evaluate_tables(suite, tables, limits)
 
 
 # -- one Great Expectations context per process ----------------------------------------------

@@ -64,7 +64,10 @@ class RedactionEngine:
         self.limits = limits
 
     def changed_columns(self, obligation: Obligation) -> frozenset[str] | None:
-        """The columns whose cell values ``obligation`` may change (rows and columns stay)."""
+        """The columns whose cell values ``obligation`` may change (rows and columns stay);
+        None when it may also rewrite text files (``params.text``)."""
+        if obligation.params.get("text"):
+            return None
         columns = obligation.params.get("columns", [])
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             return None  # apply() will refuse it; promise nothing
