@@ -103,6 +103,7 @@ class StacPlan:
     version: int
     item: dict[str, Any]
     collection: dict[str, Any]
+    previous_collection: dict[str, Any] | None = None  # as it was before this promotion
 
 
 class StacWriter:
@@ -344,9 +345,10 @@ class StacWriter:
         files[item_path] = stac_json(item)
         for name, data in sidecars.items():
             files[item_dir / name] = data
-        collection = self.build_collection(record, item, _read_json(coll_path))
+        previous = _read_json(coll_path)
+        collection = self.build_collection(record, item, previous)
         files[coll_path] = stac_json(collection)
-        return StacPlan(files, item_path, coll_path, version, item, collection)
+        return StacPlan(files, item_path, coll_path, version, item, collection, previous)
 
     def _archive(
         self, item_dir: Path, old: Mapping[str, Any], old_version: int

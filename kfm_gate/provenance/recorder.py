@@ -261,8 +261,15 @@ def _plan_publication(
             )
     dcat = dcat_triples(plan.collection, config=record.config)
     # the lineage graph gets the dataset and this item's distribution: earlier publications
-    # gave it the other items' (the same union as the whole record, without its O(n) lines)
-    dcat_new = dcat_triples(plan.collection, config=record.config, items={record.item_id})
+    # gave it the other items' (the same union as the whole record, without its O(n) lines).
+    # Every distribution lists the collection's licences: when they change, all of them go.
+    before = (plan.previous_collection or {}).get("kfm:licenses", [])
+    same_licences = before == plan.collection.get("kfm:licenses", [])
+    dcat_new = (
+        dcat_triples(plan.collection, config=record.config, items={record.item_id})
+        if same_licences
+        else dcat
+    )
     staged = StagedWrites(root)
     for path, data in plan.files.items():
         staged.add(path, data)

@@ -258,16 +258,24 @@ def _graph(triples: list[tuple[URIRef, URIRef, Literal]]) -> Graph:
 def test_the_graph_gets_the_dcat_record_of_every_item(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A publication feeds the lineage graph its own item's distribution only; the store
-    ends up byte-identical to feeding every publication's whole DCAT record."""
+    """A publication feeds the lineage graph its own item's distribution only, or every
+    distribution when the collection's licences change (each distribution lists them); the
+    store ends up byte-identical to feeding every publication's whole DCAT record."""
+    import dataclasses
+
     import kfm_gate.catalog.dcat as dcat
     from kfm_gate.catalog.graph import RdfGraphSink
 
     days = ("2026-03-01", "2026-03-02", "2026-03-03", "2026-03-01")  # the last: a re-run
 
     def publish(root: Path) -> bytes:
-        for day in days:
-            record_run(sample_record("allow", day=day), root=root, promote=True)
+        for n, day in enumerate(days):
+            record = sample_record("allow", day=day)
+            if n == 2:  # a second licence joins the collection
+                assert record.flags is not None
+                flags = record.flags.model_copy(update={"licenses": ("CC-BY-4.0", "CC0-1.0")})
+                record = dataclasses.replace(record, flags=flags)
+            record_run(record, root=root, promote=True)
         return RdfGraphSink(root).read_bytes()
 
     delta = publish(tmp_path / "delta")
@@ -281,3 +289,5 @@ def test_the_graph_gets_the_dcat_record_of_every_item(
     assert publish(tmp_path / "whole") == delta
     for day in days[:3]:
         assert f"distribution/historic_sites-ks-county-20045-{day}>".encode() in delta
+    first = b"distribution/historic_sites-ks-county-20045-2026-03-01> <http://purl.org/dc/terms/license> <http://spdx.org/licenses/CC0-1.0>"
+    assert first in delta  # an earlier item's distribution got the new licence
