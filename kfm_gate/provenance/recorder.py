@@ -123,26 +123,25 @@ def _record_run(
         staged = StagedWrites(root)  # one journal for both (the PROV copies become links)
         staged.absorb(records)
         staged.absorb(publication.staged)
-    try:
-        fds = staged.prepare()
-    except Exception as err:
-        if staged is records:
-            raise
-        publication, deferred, staged = None, err, records  # the records on their own
-        fds = records.prepare()
     synced = True
     try:
-        fsync_all(fds)
-    except OSError as err:
-        synced = False  # the commit fsyncs the records again and reports the failure
-        if publication is not None:
+        fsync_all(staged.prepare())  # prepare raises RecordError; an OSError is the fsync's
+    except Exception as err:
+        if staged is not records:  # the publication failed: the records on their own
             staged.abort()
-            publication, staged = None, records
-            deferred = RecordError(
-                f"could not stage the publication of {record.item_id}: {err}; "
-                "nothing was published, fix the cause and re-run"
+            publication, staged, synced = None, records, False
+            deferred = (
+                RecordError(
+                    f"could not stage the publication of {record.item_id}: {err}; "
+                    "nothing was published, fix the cause and re-run"
+                )
+                if isinstance(err, OSError)
+                else err
             )
-            records.prepare()
+        elif isinstance(err, OSError):
+            synced = False  # the commit fsyncs the records again and reports the failure
+        else:
+            raise
     result: dict[str, Any] = {
         "run_dir": _rel(root, run_dir),
         "records": _rel_resolved(root, records.targets),
@@ -163,7 +162,7 @@ def _record_run(
     except BaseException:
         staged.abort()  # nothing published; the run's records are still written (best effort)
         with contextlib.suppress(RecordError):
-            _stage_records(root, run_dir, prov_docs, events).commit()
+            records.commit()
         raise
 
     # 3. the records and the publication, renamed together through one journal ------------

@@ -153,8 +153,6 @@ class StagedWrites:
         self._fds: list[int] = []
         self._journal_tmp: Path | None = None
         self._pairs: list[list[str]] | None = None
-        #: temporaries that are hard links to another staged file's (no descriptor here)
-        self._linked: list[Path] = []
 
     def _check(self, target: Path) -> Path:
         """``layout.check_inside(target)``, resolving each folder once per publication."""
@@ -233,8 +231,9 @@ class StagedWrites:
             for target in self._changed:
                 data = self._items[target]
                 source = same.get(data)
-                if source is not None and _link_temp(source, target, self._linked):
-                    self._temps.append((self._linked[-1], target))
+                linked = _link_temp(source, target) if source is not None else None
+                if linked is not None:  # durable with its source's descriptor
+                    self._temps.append((linked, target))
                     continue
                 tmp, fd = write_temp(target, data, suffix=".stg", make_dirs=False)
                 self._fds.append(fd)
@@ -259,13 +258,16 @@ class StagedWrites:
         )
 
     def abort(self) -> None:
-        """Close and remove the temporaries of :meth:`prepare` (nothing was published)."""
+        """Close and remove the temporaries of :meth:`prepare` (nothing was published); the
+        staged files stay, and a later :meth:`commit` prepares them again."""
         self._close()
         for staged in [*(t for t, _ in self._temps), self._journal_tmp]:
             if staged is not None:
                 with contextlib.suppress(OSError):
                     staged.unlink()
-        self._temps, self._linked, self._journal_tmp, self._pairs = [], [], None, None
+        self._temps, self._journal_tmp, self._pairs = [], None, None
+        # folders made stay new to this publication: their parents are fsynced at commit
+        self._prepared, self._changed, self._removed = False, [], []
 
     def _close(self) -> None:
         for fd in self._fds:
@@ -300,7 +302,7 @@ class StagedWrites:
         try:
             try:
                 if not synced:
-                    fsync_all([*self._fds, *self._linked])
+                    fsync_all(self._fds)
             finally:
                 self._close()
             assert self._journal_tmp is not None
@@ -316,16 +318,15 @@ class StagedWrites:
         return changed
 
 
-def _link_temp(source: Path, target: Path, linked: list[Path]) -> bool:
-    """Hard-link ``source`` to a new temporary beside ``target`` (appended to ``linked``);
-    False when the file system refuses (the caller writes a copy instead)."""
+def _link_temp(source: Path, target: Path) -> Path | None:
+    """A new temporary beside ``target``, hard-linked to ``source``; None when the file system
+    refuses (the caller writes a copy instead)."""
     tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.stg")
     try:
         os.link(source, tmp)
     except OSError:
-        return False
-    linked.append(tmp)
-    return True
+        return None
+    return tmp
 
 
 def _holds(path: Path, data: bytes) -> bool:

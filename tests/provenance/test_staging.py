@@ -140,12 +140,16 @@ def test_a_refused_link_falls_back_to_a_copy(
     assert run_copy.stat().st_ino != item_copy.stat().st_ino
 
 
-def test_linked_temporaries_are_fsynced_when_the_caller_did_not(
+def test_identical_bytes_are_one_file_fsynced_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two targets with the same bytes: one temporary written and fsynced (even when the
+    caller did not fsync), the other a hard link to it; both targets hold the bytes."""
     staged = StagedWrites(tmp_path)
-    staged.add(tmp_path / "mcp" / "runs" / "r" / "prov.ttl", b"same bytes")
-    staged.add(tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl", b"same bytes")
+    run_copy = tmp_path / "mcp" / "runs" / "r" / "prov.ttl"
+    item_copy = tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl"
+    staged.add(run_copy, b"same bytes")
+    staged.add(item_copy, b"same bytes")
     fds = staged.prepare()
     assert len(fds) == 2  # one file and the journal: the other file is a link to it
     synced: list[object] = []
@@ -158,12 +162,21 @@ def test_linked_temporaries_are_fsynced_when_the_caller_did_not(
 
     monkeypatch.setattr(staging, "fsync_all", spy)
     staged.commit()
-    assert any(isinstance(p, Path) and p.name.startswith(".prov.ttl.") for p in synced)
-    for target in (
-        tmp_path / "data" / "stac" / "c" / "i" / "prov.ttl",
-        tmp_path / "mcp" / "runs" / "r" / "prov.ttl",
-    ):
-        assert target.read_bytes() == b"same bytes"
+    assert set(fds) <= set(synced)  # the written temporary (and the journal) fsynced
+    assert run_copy.read_bytes() == item_copy.read_bytes() == b"same bytes"
+    assert run_copy.stat().st_ino == item_copy.stat().st_ino
+
+
+def test_an_aborted_set_is_prepared_again_by_commit(tmp_path: Path) -> None:
+    staged = StagedWrites(tmp_path)
+    target = tmp_path / "data" / "stac" / "x.json"
+    staged.add(target, b"x")
+    staged.prepare()
+    staged.abort()
+    assert not target.exists()
+    assert staged.commit() == [target.resolve()]
+    assert target.read_bytes() == b"x"
+    assert not journal_pending(tmp_path)
 
 
 def test_finished_journals_are_reused(tmp_path: Path) -> None:
