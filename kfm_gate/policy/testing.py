@@ -113,9 +113,12 @@ def _run_one(
         return TestResult(rel, line, package, name, "error", str(err), elapsed)
     ok = bool(bindings) and bindings[0].get("x") is True
     _merge_coverage(cov, covered, uncovered)
-    elapsed = (time.perf_counter() - started) * 1000
+    return _result(rel, line, package, name, ok, (time.perf_counter() - started) * 1000)
+
+
+def _result(rel: str, line: int, package: str, name: str, ok: bool, ms: float) -> TestResult:
     message = "" if ok else "test rule is false or undefined"
-    return TestResult(rel, line, package, name, "pass" if ok else "fail", message, elapsed)
+    return TestResult(rel, line, package, name, "pass" if ok else "fail", message, ms)
 
 
 def run_tests(
@@ -129,38 +132,32 @@ def run_tests(
     covered: dict[str, set[int]] = {}
     uncovered: dict[str, set[int]] = {}
     with EmbeddedOpaEngine(policies, include_tests=True) as engine:
-        selected = [
-            t
-            for t in discover_tests(policies)
-            if not name_filter or re.search(name_filter, f"{t[2]}.{t[3]}")
-        ]
+        every = discover_tests(policies)
+        in_package: dict[str, int] = {}
+        for test in every:
+            in_package[test[2]] = in_package.get(test[2], 0) + 1
         by_package: dict[str, list[tuple[str, int, str, str]]] = {}
-        for test in selected:
-            by_package.setdefault(test[2], []).append(test)
+        for test in every:
+            if not name_filter or re.search(name_filter, f"{test[2]}.{test[3]}"):
+                by_package.setdefault(test[2], []).append(test)
         for package, tests in sorted(by_package.items()):
-            # One query per package: OPA prepares (compiles) each distinct query, so evaluating
-            # the package document once is far cheaper than one query per test rule.
-            started = time.perf_counter()
-            try:
-                bindings, cov = engine.query(f"x = data.{package}", coverage=coverage)
-            except PolicyError:
-                bindings = None  # a test raised: run them one by one to say which
+            # One query per package when all its tests are selected: OPA prepares (compiles)
+            # each distinct query, so evaluating the package document once is far cheaper
+            # than one query per test rule. A filtered package runs its selected tests only
+            # (the package document would run, and cover, the others too).
+            bindings = None
+            if len(tests) == in_package[package]:
+                started = time.perf_counter()
+                try:
+                    bindings, cov = engine.query(f"x = data.{package}", coverage=coverage)
+                except PolicyError:
+                    bindings = None  # a test raised: run them one by one to say which
             if bindings is not None:
                 doc = bindings[0].get("x") if bindings else {}
-                each = (time.perf_counter() - started) * 1000 / max(len(tests), 1)
+                each = (time.perf_counter() - started) * 1000 / len(tests)
                 for rel, line, pkg, name in tests:
                     ok = isinstance(doc, dict) and doc.get(name) is True
-                    report.results.append(
-                        TestResult(
-                            rel,
-                            line,
-                            pkg,
-                            name,
-                            "pass" if ok else "fail",
-                            "" if ok else "test rule is false or undefined",
-                            each,
-                        )
-                    )
+                    report.results.append(_result(rel, line, pkg, name, ok, each))
                 _merge_coverage(cov, covered, uncovered)
                 continue
             for rel, line, pkg, name in tests:

@@ -18,6 +18,16 @@ def test_project_policy_suite_passes_with_coverage() -> None:
     assert report.coverage is not None and report.coverage >= 90
 
 
+def test_a_filter_covers_only_the_selected_tests() -> None:
+    """Coverage of a filtered run is what the selected tests reach, not their packages'."""
+    full = run_tests(REPO / "policies", coverage=True)
+    some = run_tests(REPO / "policies", coverage=True, name_filter="test_waiv")
+    assert 0 < len(some.results) < len(full.results)
+    assert all("test_waiv" in r.name for r in some.results)
+    assert some.coverage is not None and full.coverage is not None
+    assert some.coverage < full.coverage - 20
+
+
 def test_project_policies_follow_conventions() -> None:
     assert check_policies(REPO / "policies") == []
 
