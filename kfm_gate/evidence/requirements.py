@@ -77,14 +77,20 @@ def _atom_syntax(atom: Atom) -> str | None:
     return _class_syntax(value) if kind == "in" else None
 
 
-def _ordinary(requirement: Requirement, flags: int) -> int:
+def _syntax(requirement: Requirement) -> str | None:
+    """The requirement as one-character syntax, or None when an atom cannot be written."""
+    parts = [_atom_syntax(a) for a in requirement]
+    return None if any(p is None for p in parts) else "|".join(str(p) for p in parts)
+
+
+def _ordinary(requirement: Requirement, flags: int, engine: Any = regex) -> int:
     """How many ordinary characters (letters, space) the requirement accepts (lower: better);
     a requirement that cannot be written back as syntax counts as accepting everything."""
-    parts = [_atom_syntax(a) for a in requirement]
-    if any(p is None for p in parts):
+    syntax = _syntax(requirement)
+    if syntax is None:
         return len(_ORDINARY) + 1
     try:
-        compiled = regex.compile("|".join(str(p) for p in parts), flags=flags)
+        compiled = engine.compile(syntax, flags=flags)
     except Exception:
         return len(_ORDINARY) + 1
     return sum(1 for ch in _ORDINARY if compiled.match(ch))
@@ -130,49 +136,45 @@ def _requirements(nodes: Iterable[tuple[Any, Any]], flags: int) -> list[Requirem
     return found
 
 
-def necessary_syntax(pattern: str, flags: int = 0, engine: Any = regex) -> tuple[str, int] | None:
-    """``(syntax, flags)`` of a requirement of ``pattern``: a regular expression matching one
-    character, which every string the pattern can match contains; ``None`` when no selective
-    requirement is found (then the full search must always run)."""
+def _parse(pattern: str, flags: int, engine: Any) -> Any:
+    """The standard parser's tree of ``pattern``, or None when that tree may not describe
+    what ``engine`` matches (syntax only the ``regex`` module knows, POSIX classes) or the
+    pattern does not parse."""
     if engine is regex and (
         any(token in pattern for token in _REGEX_ONLY) or re.search(_POSIX_CLASS, pattern)
     ):
         return None
     parse_flags = flags & (re.VERBOSE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.ASCII)
     try:
-        tree = importlib.import_module("re._parser").parse(pattern, parse_flags)
-    except Exception:  # not parseable by the standard parser: no requirement
+        return importlib.import_module("re._parser").parse(pattern, parse_flags)
+    except Exception:  # not parseable by the standard parser: nothing known
+        return None
+
+
+def necessary_syntax(pattern: str, flags: int = 0, engine: Any = regex) -> tuple[str, int] | None:
+    """``(syntax, flags)`` of a requirement of ``pattern``: a regular expression matching one
+    character, which every string the pattern can match contains; ``None`` when no selective
+    requirement is found (then the full search must always run)."""
+    tree = _parse(pattern, flags, engine)
+    if tree is None:
         return None
     all_flags = (flags | int(tree.state.flags)) & ~(re.VERBOSE | re.DEBUG)
-    best: tuple[int, str] | None = None
-    for requirement in _requirements(list(tree), all_flags):
-        parts = [_atom_syntax(a) for a in requirement]
-        if any(p is None for p in parts):
-            continue
-        syntax = "|".join(str(p) for p in parts)
-        try:
-            compiled = engine.compile(syntax, flags=all_flags)
-        except Exception:
-            continue
-        ordinary = sum(1 for ch in _ORDINARY if compiled.match(ch))
-        if ordinary == 0 and (best is None or len(parts) < best[0]):
-            best = (len(parts), syntax)
-    return None if best is None else (best[1], all_flags)
+    selective = [
+        r for r in _requirements(list(tree), all_flags) if _ordinary(r, all_flags, engine) == 0
+    ]
+    if not selective:
+        return None
+    best = min(selective, key=len)  # the first of the shortest, as found
+    return str(_syntax(best)), all_flags
 
 
 def min_width(pattern: str, flags: int = 0, engine: Any = regex) -> int:
     """The fewest characters a match of ``pattern`` has (0 when unknown): a shorter value
     cannot match. Not used with full case folding, where one character can match two."""
-    if engine is regex and (
-        flags & (regex.FULLCASE | regex.V1) or any(t in pattern for t in _REGEX_ONLY)
-    ):
+    if engine is regex and flags & (regex.FULLCASE | regex.V1):
         return 0
-    parse_flags = flags & (re.VERBOSE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.ASCII)
-    try:
-        low = importlib.import_module("re._parser").parse(pattern, parse_flags).getwidth()[0]
-    except Exception:
-        return 0
-    return max(0, int(low))
+    tree = _parse(pattern, flags, engine)
+    return 0 if tree is None else max(0, int(tree.getwidth()[0]))
 
 
 def necessary_test(

@@ -130,3 +130,17 @@ def test_min_width() -> None:
     test = necessary_test([necessary_syntax(r"\d{3}-\d{2}-\d{4}")], min_width(r"\d{3}-\d{2}-\d{4}"))
     assert test is not None
     assert not test("1850") and test("078-05-1120")
+
+
+def test_posix_classes_are_never_read_by_the_standard_parser() -> None:
+    """``[[:digit:]]`` is a class to the regex module but a literal set to ``re``: neither a
+    requirement nor a width may come from that misreading (a length test would then skip
+    the match ``x5``)."""
+    import regex
+
+    from kfm_gate.evidence.requirements import min_width
+
+    pattern = r"x[a[:digit:]]"
+    assert regex.fullmatch(pattern, "x5")
+    assert min_width(pattern) <= 2
+    assert necessary_syntax(pattern) is None
