@@ -50,6 +50,11 @@ class GateContext:
     #: ``None``: the view may still change in any way. See ``Collector.start``.
     changing_columns: frozenset[str] | None = frozenset()
 
+    @property
+    def policies(self) -> Path:
+        """The council's policy folder: ``policy_dir``, else ``<root>/policies``."""
+        return self.policy_dir if self.policy_dir is not None else self.root / "policies"
+
     def log(self, message: str) -> None:
         """Append a line to the run log (set by the gate; a no-op until then)."""
         sink = self.settings.get("_log")

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfm_gate.context import GateContext
+from kfm_gate.context import GateContext, memo_file
 from kfm_gate.errors import CollectorError, ConfigError, InputError, KfmGateError
 from kfm_gate.evidence.recognizers import (
     build_analyzer,
@@ -486,6 +486,19 @@ def compile_identifier_pattern(column: str, pattern: object, where: str = "") ->
     return compiled
 
 
+def identifier_patterns(ctx: GateContext) -> dict[str, re.Pattern[str]]:
+    """:func:`load_identifier_patterns` for the run's dataset, read and checked once per run
+    (the PII and the secrets scans both use them)."""
+    path = ctx.policies / IDENTIFIER_POLICY_FILE
+    dataset = ctx.request.dataset
+    return memo_file(
+        ctx.memo,
+        f"identifiers|{dataset}",
+        path,
+        lambda: load_identifier_patterns(ctx.policies, dataset),
+    )
+
+
 def load_identifier_patterns(policy_dir: Path, dataset: str) -> dict[str, re.Pattern[str]]:
     """``{column: pattern}`` the council declared for ``dataset`` (``{}`` when none).
 
@@ -816,9 +829,8 @@ class PiiCollector:
 
     def collect(self, ctx: GateContext) -> EvidenceSection:
         limits = self.limits or TableLimits.from_settings(ctx.settings)
-        policy_dir = ctx.policy_dir if ctx.policy_dir is not None else ctx.root / "policies"
         try:
-            identifiers = load_identifier_patterns(policy_dir, ctx.request.dataset)
+            identifiers = identifier_patterns(ctx)
             analyzer = build_analyzer(ner=self.ner)
             exact = exact_analysis(analyzer, ctx)
             ner_model = detect_ner_model() if self.ner is not False else None

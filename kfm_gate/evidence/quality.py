@@ -166,10 +166,7 @@ class QualityCollector:
     # -- suite --------------------------------------------------------------------------------
 
     def suite_path(self, ctx: GateContext) -> Path:
-        base = self.suite_dir
-        if base is None:
-            policy_dir = ctx.policy_dir if ctx.policy_dir is not None else ctx.root / "policies"
-            base = policy_dir / "quality"
+        base = self.suite_dir if self.suite_dir is not None else ctx.policies / "quality"
         return base / f"{ctx.request.dataset}.json"
 
     def load_suite(self, path: Path) -> QualitySuite:

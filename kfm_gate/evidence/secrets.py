@@ -315,16 +315,15 @@ class SecretsCollector:
         self.max_findings_per_file = max_findings_per_file
 
     def collect(self, ctx: GateContext) -> EvidenceSection:
-        from kfm_gate.evidence.pii import load_identifier_patterns
+        from kfm_gate.evidence.pii import identifier_patterns
 
         limits = self.limits or TableLimits.from_settings(ctx.settings)
         findings: list[dict[str, Any]] = []
         counts: Counter[str] = Counter()
         files: list[dict[str, Any]] = []
         truncated = 0
-        policy_dir = ctx.policy_dir if ctx.policy_dir is not None else ctx.root / "policies"
         try:
-            identifiers = load_identifier_patterns(policy_dir, ctx.request.dataset)
+            identifiers = identifier_patterns(ctx)
             skipped = dict.fromkeys(identifiers, 0)
             for view in sorted(ctx.files, key=lambda f: f.relpath):
                 if table_kind(view.public, view.media_type) is not None:

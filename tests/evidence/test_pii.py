@@ -447,6 +447,10 @@ def test_identifier_probes_are_rejected_by_the_validation() -> None:
         with pytest.raises(InputError, match="also matches"):
             compile_identifier_pattern("c", re.escape(probe))
     assert compile_identifier_pattern("c", "hs-[0-9]{4}").fullmatch("hs-0001")
+    # grammars a council might write too loosely: each would hide PII or a credential
+    for lax in (r"[\w.@+-]+", r"[A-Za-z0-9_-]{8,}", r"\S+", r"[A-Za-z0-9=._-]+"):
+        with pytest.raises(InputError, match="also matches"):
+            compile_identifier_pattern("c", lax)
 
 
 def test_long_cells_are_never_identifiers(analyzer: Any) -> None:
