@@ -2,9 +2,11 @@
 
 Records RUNS partitions with the real gate (the project's policies, integrity collectors) in a
 scratch repository, then the council lowers a threshold in ``policies/data/gate.json`` and
-``replay_runs`` replays every recorded decision under the base and the edited policies (both
-phases, both policy sets). The rate is recorded decisions replayed per second, including
-reading the run records and compiling the engines. The replay is repeated ROUNDS times (at
+``replay_runs`` replays every recorded decision under the base and the edited policies, as
+``kfm-gate policy impact`` does: the edited policies evaluate every decision (both phases);
+under the base, whose digest the runs recorded, the recorded answers are reused and a spread
+sample of them is evaluated to check them (the count is printed). The rate is recorded
+decisions replayed per second, including reading the run records and compiling the engines. The replay is repeated ROUNDS times (at
 least 3, default 5); the RESULT is the median rate, the best and worst are printed as info.
 
 The embedded OPA is Go, which reads ``GOGC`` only when the process starts; ``kfm-gate policy
@@ -107,7 +109,8 @@ def main() -> None:
             rates.append(report.replayed / elapsed)
         print(
             f"replayed {report.replayed} decisions under 2 policy sets: "
-            f"{len(report.flips)} flip(s), {report.changed_same_outcome} changed rules only"
+            f"{len(report.flips)} flip(s), {report.changed_same_outcome} changed rules only; "
+            f"{report.reused} answers reused from the records (the rest evaluated)"
         )
         print(
             f"{ROUNDS} rounds: median {statistics.median(rates):.0f}, best {max(rates):.0f}, "

@@ -52,7 +52,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from kfm_gate.errors import InputError, KfmGateError, PolicyError
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
@@ -159,6 +159,8 @@ class ImpactReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     flips: list[Flip] = field(default_factory=list)
     changed_same_outcome: int = 0
+    #: (side, case) answers taken from the recorded decision instead of evaluated
+    reused: int = 0
     duration_s: float = 0.0
 
     @property
@@ -179,6 +181,7 @@ class ImpactReport:
             "skipped": [{"run": r, "reason": why} for r, why in self.skipped],
             "flips": [f.to_json_dict() for f in self.flips],
             "changed_same_outcome": self.changed_same_outcome,
+            "reused": self.reused,
             "duration_s": round(self.duration_s, 4),
         }
 
@@ -264,6 +267,10 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
     )
     if unresolved:
         return f"evidence unresolved ({', '.join(unresolved)}): outcome error under any policy"
+    try:
+        dt.date.fromisoformat(str(base_input.get("today")))
+    except ValueError:
+        return f"{POLICY_INPUT_FILE} has no usable 'today' ({base_input.get('today')!r})"
     return ReplayCase(
         run=folder.name,
         run_id=str(decision.get("run_id", folder.name)),
@@ -352,22 +359,17 @@ class ReplayEngine:
     evaluated alone so the failure stays with its case (outcome ``error``).
     """
 
-    def __init__(self, policies: PolicySet, engine: PolicyEngine | None = None) -> None:
+    def __init__(self, policies: PolicySet) -> None:
         from dataclasses import replace
 
         from kfm_gate.policy.waivers import load_waivers
 
         self.policies = policies
-        if engine is None:
-            helper = f"{_BATCH_PACKAGE}/batch.rego"
-            engine = EmbeddedOpaEngine(
-                replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
-                prepare=(_BOTH,),
-            )
-            self._batched = True
-        else:
-            self._batched = False
-        self.engine: PolicyEngine = engine
+        helper = f"{_BATCH_PACKAGE}/batch.rego"
+        self.engine: PolicyEngine = EmbeddedOpaEngine(
+            replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
+            prepare=(_BOTH,),
+        )
         self._waivers = load_waivers(policies.root)
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
 
@@ -424,8 +426,6 @@ class ReplayEngine:
         self, cases: Sequence[ReplayCase], *, as_of: dt.date | None = None
     ) -> list[ReplayResult]:
         """``replay`` of every case, batched; same results as one call per case."""
-        if not self._batched:
-            return [self.replay(c, as_of=as_of) for c in cases]
         out: list[ReplayResult] = []
         for start in range(0, len(cases), BATCH_SIZE):
             chunk = cases[start : start + BATCH_SIZE]
@@ -442,11 +442,8 @@ class ReplayEngine:
         every case of a failing batch, go phase by phase (``_replay_phased``).
         """
         bases = [self._base_input(c, as_of) for c in chunk]
-        days = sorted({str(b["today"]) for b in bases})
-        try:
-            waivers = {d: self.waivers(dt.date.fromisoformat(d)) for d in days}
-        except ValueError:
-            return self._replay_phased(chunk, as_of)
+        days = sorted({str(b["today"]) for b in bases})  # checked when the case was read
+        waivers = {d: self.waivers(dt.date.fromisoformat(d)) for d in days}
         doc = {
             "cases": [
                 {"base": b, "evidence": c.evidence} for b, c in zip(bases, chunk, strict=True)
@@ -602,6 +599,7 @@ def replay_runs(
             if isinstance(case, str):
                 report.skipped.append((folder.name, case))
                 continue
+            assert decision is not None  # a case is only ever read from a decision
             key = _dedupe_key(case, decision)
             if key in seen:
                 report.duplicates += 1
@@ -625,16 +623,19 @@ def replay_runs(
             checks += [(s, i) for i in indices[::step][:REUSE_SAMPLE]]
         checked = pool.evaluate(checks)
         pool.wait()
+        report.reused = sum(len(indices) for indices in reused)
         if any(result != results[s][i] for (s, i), result in zip(checks, checked, strict=True)):
             # the recorded answers are not this replay's answers: evaluate everything
+            report.reused = 0
             for s, indices in enumerate(reused):
                 for i in indices:
                     results[s][i] = None
                     pool.add(s, i)
             pool.flush()
             pool.wait()
-    befores, afters = ([r for r in side if r is not None] for side in (results[0], results[-1]))
-    assert len(befores) == len(afters) == len(cases)
+    assert all(r is not None for side in results for r in side)
+    befores = cast(list[ReplayResult], results[0])
+    afters = cast(list[ReplayResult], results[-1])
     report.replayed = len(cases)
     report.reconstructed = sum(c.source == "reconstructed" for c in cases)
     for case, before, after in zip(cases, befores, afters, strict=True):
@@ -693,6 +694,8 @@ class _ReplayPool:
         self._engines: list[ReplayEngine] = []
         self._warmed = [0] * len(sides)
         self._sampled: list[int] = []
+        #: the first engine that failed to compile: raised by the next ``add`` and every job
+        self._failed: BaseException | None = None
 
     def __enter__(self) -> _ReplayPool:
         return self
@@ -715,6 +718,8 @@ class _ReplayPool:
             self._sampled.append(side)
 
     def add(self, side: int, index: int) -> None:
+        if self._failed is not None:  # stop reading runs: the policies do not compile
+            raise self._failed
         self.warm(side, self._workers)
         pending = self._pending[side]
         pending.append(index)
@@ -759,7 +764,13 @@ class _ReplayPool:
             self._warm_sampled()
 
     def _new_engine(self, side: int) -> ReplayEngine:
-        engine = ReplayEngine(self._sides[side])
+        if self._failed is not None:
+            raise self._failed  # compiled once: not again for every chunk
+        try:
+            engine = ReplayEngine(self._sides[side])
+        except BaseException as err:
+            self._failed = self._failed or err
+            raise
         with self._lock:
             self._engines.append(engine)
         return engine
@@ -788,9 +799,7 @@ class _ReplayPool:
                 out[(side, i)] = result
 
 
-def _dedupe_key(case: ReplayCase, decision: Mapping[str, Any] | None) -> tuple[str, str, str]:
-    if decision is None:
-        return (case.run, "", "")
+def _dedupe_key(case: ReplayCase, decision: Mapping[str, Any]) -> tuple[str, str, str]:
     return (
         str(decision.get("request_digest")),
         str(decision.get("evidence_digest")),

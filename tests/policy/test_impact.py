@@ -213,6 +213,20 @@ def test_rejected_requests_and_duplicates_are_skipped(repo: Path) -> None:
     assert report.flips == []
 
 
+def test_a_recorded_input_without_a_usable_day_is_skipped(repo: Path) -> None:
+    """A damaged policy_input.json skips its run with the reason; the others are replayed."""
+    folder = _runs(repo)[0]
+    recorded = json.loads((folder / "policy_input.json").read_text())
+    recorded["obligations"]["today"] = "not a day"
+    (folder / "policy_input.json").write_text(json.dumps(recorded))
+    policies = load_policy_set(repo / "policies")
+    report = replay_runs(repo, policies, policies)
+    assert report.skipped == [
+        (folder.name, "policy_input.json has no usable 'today' ('not a day')")
+    ]
+    assert report.replayed == report.runs_seen - 1
+
+
 def test_case_from_recorded_policy_input(repo: Path) -> None:
     folder = _runs(repo)[0]
     case = load_case(folder)
@@ -304,7 +318,9 @@ def test_reuse_gives_the_same_report_as_full_replay(repo: Path) -> None:
         head = load_policy_set(repo / "policies")
         fast = replay_runs(repo, base, head)
         full = replay_runs(repo, base, head, reuse_recorded=False, workers=1)
+    assert fast.reused > 0 and full.reused == 0  # the fast report did reuse answers
     fast.duration_s = full.duration_s = 0.0
+    fast.reused = 0
     assert fast.to_json_dict() == full.to_json_dict()
     assert {f.case.time_key for f in fast.flips} == {"2026-11-03", "2026-11-05"}
 
@@ -324,6 +340,7 @@ def test_a_recorded_decision_that_disagrees_turns_reuse_off(repo: Path) -> None:
     assert [(f.case.time_key, f.before.outcome, f.after.outcome) for f in report.flips] == [
         ("2026-11-04", "deny", "allow")
     ]
+    assert report.reused == 0  # the sample disagreed: every answer was evaluated
     case = load_case(folder)
     assert not isinstance(case, str) and case.recorded and case.recorded.outcome == "allow"
 
