@@ -42,6 +42,7 @@ from kfm_gate.errors import (
 )
 from kfm_gate.ids import (
     decision_id,
+    invalid_request_id,
     run_folder_name,
     run_id,
     sha256_bytes,
@@ -816,7 +817,7 @@ class Gate:
             except (TypeError, ValueError):
                 data = repr(raw).encode("utf-8", "replace")
         raw_digest = sha256_bytes(data)
-        rid = "run:kfm-gate:invalid-" + raw_digest.removeprefix("sha256:")[:24]
+        rid = invalid_request_id(raw_digest)
         code = err.reason_code
         violation = Violation(
             rule="gate.input", code=code, msg=str(err), severity="critical", details={}

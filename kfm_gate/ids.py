@@ -105,7 +105,8 @@ def digest_files(entries: Iterable[tuple[str, bytes]]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _short(digest_value: str) -> str:
+def short_digest(digest_value: str) -> str:
+    """The first hex digits of a ``sha256:<hex>`` digest used in ids (``ID_DIGEST_CHARS``)."""
     return digest_value.removeprefix("sha256:")[:ID_DIGEST_CHARS]
 
 
@@ -132,12 +133,18 @@ def run_id(
         "params": dict(params),
         "policy_digest": policy_digest,
     }
-    return "run:kfm-gate:" + _short(digest(doc))
+    return "run:kfm-gate:" + short_digest(digest(doc))
+
+
+def invalid_request_id(request_digest: str) -> str:
+    """The run id of a request that could not be parsed: ``run:kfm-gate:invalid-<24 hex>`` of
+    the digest of its bytes (the same bytes give the same run)."""
+    return "run:kfm-gate:invalid-" + short_digest(request_digest)
 
 
 def decision_id(run_id_value: str, decision_body: Mapping[str, Any]) -> str:
     """Deterministic decision id over the run id and the decision's content."""
-    return "decision:kfm-gate:" + _short(
+    return "decision:kfm-gate:" + short_digest(
         digest({"run_id": run_id_value, "decision": dict(decision_body)})
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import ConfigError, RecordError
+from kfm_gate.ids import short_digest
 from kfm_gate.provenance.prov import iter_flag_tags
 from kfm_gate.provenance.record import RunRecord
 
@@ -152,7 +153,7 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
             InputDataset(
                 namespace=NAMESPACE,
                 # the digest of the submitted bytes names it; their content is never recorded
-                name=f"invalid-request/{dec.request_digest.removeprefix('sha256:')[:24]}",
+                name="invalid-request/" + short_digest(dec.request_digest),
                 facets={
                     "version": DatasetVersionDatasetFacet(
                         datasetVersion=dec.request_digest, producer=prod
@@ -223,7 +224,7 @@ def build_run_events(record: RunRecord) -> list[dict[str, Any]]:
         lifecycle_stage=dec.lifecycle_stage,
         decision_id=dec.decision_id,
         run_id=dec.run_id,
-        asset_key=dec.asset_key if req is None else req.asset_key,
+        asset_key=dec.asset_key,
         partition_key=record.partition_key,
         policy_digest=dec.policy_digest,
         policy_revision=record.revision,

@@ -303,7 +303,7 @@ def prov_triples(record: RunRecord) -> list[Triple]:
     add((decision, kfm("outcome"), lit(dec.outcome)))
     add((decision, kfm("kfmOutcome"), lit(dec.kfm_outcome)))
     add((decision, kfm("lifecycleStage"), lit(dec.lifecycle_stage)))
-    add((decision, kfm("assetKey"), lit(dec.asset_key if req is None else req.asset_key)))
+    add((decision, kfm("assetKey"), lit(dec.asset_key)))
     if partition_key:  # none for a request that could not be parsed
         add((decision, kfm("partitionKey"), lit(partition_key)))
     add((decision, kfm("runId"), lit(dec.run_id)))

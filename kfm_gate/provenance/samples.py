@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kfm_gate.ids import decision_id, digest, run_id, sha256_bytes
+from kfm_gate.ids import decision_id, digest, invalid_request_id, run_id, sha256_bytes
 from kfm_gate.models import (
     KFM_OUTCOME,
     LIFECYCLE,
@@ -280,7 +280,7 @@ def sample_invalid_record(
     """The record of a request that could not be parsed (``request=None``, outcome error),
     named by the digest of ``raw`` as the gate names it; ``raw`` itself is in no field."""
     request_digest = sha256_bytes(raw)
-    rid = "run:kfm-gate:invalid-" + request_digest.removeprefix("sha256:")[:24]
+    rid = invalid_request_id(request_digest)
     error = "request is not JSON: Expecting property name enclosed in double quotes"
     violation = Violation(
         rule="gate.input", code="POLICY_INPUT_INCOMPLETE", msg=error, severity="critical"

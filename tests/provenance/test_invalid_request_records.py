@@ -20,7 +20,7 @@ from rdflib.namespace import PROV, RDF, RDFS
 
 from kfm_gate.cli import main
 from kfm_gate.errors import InputError, RecordError
-from kfm_gate.ids import run_folder_name
+from kfm_gate.ids import invalid_request_id, run_folder_name
 from kfm_gate.provenance import Ledger, record_run
 from kfm_gate.provenance.lineage import INVALID_REQUEST_JOB, build_run_events, run_uuid
 from kfm_gate.provenance.prov import KFM_NS, build_prov_graph, prov_documents
@@ -74,7 +74,7 @@ CASES = {
 
 def _run_dir(root: Path, raw: bytes) -> Path:
     """The folder the gate gives a rejected request: its run id derives from the digest."""
-    rid = "run:kfm-gate:invalid-" + hashlib.sha256(raw).hexdigest()[:24]
+    rid = invalid_request_id("sha256:" + hashlib.sha256(raw).hexdigest())
     return root / "mcp" / "runs" / run_folder_name(rid)
 
 
