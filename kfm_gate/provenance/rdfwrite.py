@@ -85,36 +85,23 @@ def _ordered(prefixes: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 #: per set of prefixes: term -> (its Turtle text, the prefix it uses or "")
-_TURTLE: dict[tuple[tuple[str, str], ...], dict[Any, tuple[str, str]]] = {}
-
-
-def _turtle_memo(ordered: list[tuple[str, str]]) -> dict[Any, tuple[str, str]]:
-    """The memo of Turtle term texts for these prefixes (a term's text depends on them
-    only), kept per process and cleared when it grows past :data:`_CACHE_MAX`."""
-    key = tuple(ordered)
-    memo = _TURTLE.get(key)
-    if memo is None or len(memo) >= _CACHE_MAX:
-        if len(_TURTLE) >= 16:
-            _TURTLE.clear()
-        memo = _TURTLE[key] = {}
-    return memo
-
-
+_TURTLE: dict[tuple[tuple[str, str], ...], dict[Any, Any]] = {}
 #: per set of prefixes: (subject, (predicate, objects...)...) -> (its Turtle block, the
-#: prefixes it uses); a block is a pure function of its subject's triples (in index order)
-_BLOCKS: dict[tuple[tuple[str, str], ...], dict[Any, tuple[str, frozenset[str]]]] = {}
+#: prefixes it uses); a block is a pure function of its subject's triples (in index order).
+#: The records of one collection share most of their blocks from one publication to the next
+#: (the DCAT record lists every item), so these are written once per process.
+_BLOCKS: dict[tuple[tuple[str, str], ...], dict[Any, Any]] = {}
 
 
-def _block_memo(ordered: list[tuple[str, str]]) -> dict[Any, tuple[str, frozenset[str]]]:
-    """The memo of subject blocks for these prefixes, like :func:`_turtle_memo`. The
-    records of one collection share most of their blocks from one publication to the next
-    (the DCAT record lists every item), so these are written once per process."""
+def _memo_for(memos: dict[Any, dict[Any, Any]], ordered: list[tuple[str, str]]) -> dict[Any, Any]:
+    """The memo in ``memos`` for these prefixes (what is remembered depends on them only),
+    kept per process and emptied when it grows past :data:`_CACHE_MAX`."""
     key = tuple(ordered)
-    memo = _BLOCKS.get(key)
-    if memo is None:
-        if len(_BLOCKS) >= 16:
-            _BLOCKS.clear()
-        memo = _BLOCKS[key] = {}
+    memo = memos.get(key)
+    if memo is None or len(memo) >= _CACHE_MAX:
+        if len(memos) >= 16:
+            memos.clear()
+        memo = memos[key] = {}
     return memo
 
 
@@ -124,7 +111,7 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
 
     ordered = _ordered(prefixes)
     used: set[str] = set()
-    memo = _turtle_memo(ordered)
+    memo = _memo_for(_TURTLE, ordered)
 
     def compute(t: Any) -> tuple[str, str]:
         if isinstance(t, URIRef):
@@ -155,11 +142,11 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
 
     blocks = []
     index = _index(g)
-    block_memo = _block_memo(ordered)
+    block_memo = _memo_for(_BLOCKS, ordered)
     for s in sorted(index, key=str):
         preds = index[s]
         key: tuple[Any, ...] | None = (s, *((p, *objs) for p, objs in preds.items()))
-        if key is not None and not all(_cacheable(o) for objs in preds.values() for o in objs):
+        if not all(_cacheable(o) for objs in preds.values() for o in objs):
             key = None  # a language-tagged literal: its text is not looked up by the term
         hit = block_memo.get(key) if key is not None else None
         if hit is not None:
@@ -178,8 +165,6 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
         block = term(s) + "\n" + " ;\n".join(lines) + " .\n"
         blocks.append(block)
         if key is not None:
-            if len(block_memo) >= _CACHE_MAX:
-                block_memo.clear()
             block_memo[key] = (block, frozenset(used))
         used.update(before)
     head = "".join(f"@prefix {p}: <{prefixes[p]}> .\n" for p in sorted(used))
