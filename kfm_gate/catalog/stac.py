@@ -731,12 +731,6 @@ _CORE = {
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-@cache
-def _schema_paths() -> dict[str, str]:
-    """:func:`stac_validator_schema_map`, read once per process (it parses the spec files)."""
-    return stac_validator_schema_map()
-
-
 def _fast_validator(url: str) -> Any:
     """The compiled (fastjsonschema) validator of schema ``url`` built at setup from the
     current schemas, or None (:mod:`kfm_gate.catalog.schemacode`)."""
@@ -796,7 +790,7 @@ def validate_stac(doc: Mapping[str, Any]) -> list[str]:
         return [f"{doc.get('id')}: not a STAC 1.1.0 item or collection"]
     instance = dict(doc)
     fast = _plain_json(instance)
-    schemas = _schema_paths()
+    schemas = stac_validator_schema_map()
     errors = []
     for url in [core, *doc.get("stac_extensions", [])]:
         key = str(url).rstrip("#")
@@ -812,8 +806,11 @@ def validate_stac(doc: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+@cache
 def stac_validator_schema_map() -> dict[str, str]:
-    """URL -> local file for stac-validator: core 1.1.0 from pystac, extensions vendored."""
+    """URL -> local file for stac-validator: core 1.1.0 from pystac, extensions vendored.
+
+    Built once per process (it parses the vendored spec files); do not modify the result."""
     import pystac
 
     core = Path(pystac.__file__).parent / "validation" / "jsonschemas" / "stac-spec" / "v1.1.0"
