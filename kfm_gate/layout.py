@@ -44,7 +44,7 @@ class Layout:
         resolved = _ROOTS.get(root)
         if resolved is None:
             resolved = root.resolve()
-            if len(_ROOTS) < 64:
+            if root.is_absolute() and len(_ROOTS) < 64:  # a relative one follows the cwd
                 _ROOTS[root] = resolved
         self.root = resolved
 
