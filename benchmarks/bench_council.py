@@ -120,16 +120,10 @@ def main() -> None:
     print(f"RESULT impact_per_s {statistics.median(rates):.0f} decisions/s")
 
 
-def _as_the_command_runs() -> None:
-    """Restart with the GOGC ``kfm-gate policy impact`` uses, unless GOGC is set."""
+if __name__ == "__main__":
+    from kfm_gate.cli import restart_with_go_gc
     from kfm_gate.policy.commands import IMPACT_GO_GC_PERCENT
 
-    if "GOGC" not in os.environ:
-        env = {**os.environ, "GOGC": str(IMPACT_GO_GC_PERCENT)}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-if __name__ == "__main__":
-    _as_the_command_runs()
+    restart_with_go_gc(sys.argv, IMPACT_GO_GC_PERCENT)  # as kfm-gate policy impact runs
     print(f"GOGC={os.environ.get('GOGC')} (as kfm-gate policy impact runs)")
     main()

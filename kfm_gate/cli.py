@@ -300,16 +300,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _restart_with_go_gc(args: argparse.Namespace) -> None:
-    """Re-run this command in a fresh process with ``GOGC`` set, for commands that declare a
-    Go GC percent (``policy impact``) when the environment sets none. The embedded OPA is Go,
-    which reads ``GOGC`` only from the environment the process started with."""
-    percent = getattr(args, "go_gc_percent", None)
+def restart_with_go_gc(argv: Sequence[str], percent: int | None) -> None:
+    """Re-run ``python argv...`` in a fresh process with ``GOGC=percent`` when the
+    environment sets no ``GOGC`` (returns when nothing is to be done or it cannot restart).
+    The embedded OPA is Go, which reads ``GOGC`` only from the environment the process
+    started with."""
     if percent is None or "GOGC" in os.environ:
         return
     env = {**os.environ, "GOGC": str(percent)}
     with contextlib.suppress(OSError):  # cannot restart: run as is
-        os.execve(sys.executable, [sys.executable, "-m", "kfm_gate", *sys.argv[1:]], env)
+        os.execve(sys.executable, [sys.executable, *argv], env)
+
+
+def _restart_with_go_gc(args: argparse.Namespace) -> None:
+    """This command line again with the Go GC percent its command declares (``policy
+    impact``), unless GOGC is set."""
+    restart_with_go_gc(["-m", "kfm_gate", *sys.argv[1:]], getattr(args, "go_gc_percent", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
