@@ -49,12 +49,6 @@ def shared_embedded_engine(policies: PolicySet) -> EmbeddedOpaEngine:
         return engine
 
 
-def clear_shared_engines() -> None:
-    """Forget the shared engines (tests; they are freed when no gate holds them)."""
-    with _shared_lock:
-        _shared.clear()
-
-
 def build_engine(
     name: str,
     *,
