@@ -134,3 +134,14 @@ def test_canonical_json_control_characters_and_non_ascii_keys() -> None:
     }
     assert ids.canonical_json(doc) == rfc8785.dumps(doc)
     assert ids.canonical_json({"a": 1.5, "b": 1e21}) == rfc8785.dumps({"a": 1.5, "b": 1e21})
+
+
+def test_a_lone_surrogate_is_refused_like_rfc8785() -> None:
+    """The plain fast path and rfc8785 both refuse text that is not valid Unicode."""
+    import rfc8785
+
+    for value in ({"a": "\ud800"}, ["x\udfff"]):
+        with pytest.raises(Exception):  # noqa: B017 - rfc8785's own error type
+            rfc8785.dumps(value)
+        with pytest.raises(InputError, match="canonical JSON"):
+            ids.canonical_json(value)
