@@ -75,7 +75,6 @@ class QualityWorker:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_parent, env.get("PYTHONPATH", "")) if p
         )
-        env.setdefault("GX_ANALYTICS_ENABLED", "false")
         try:
             return subprocess.Popen(
                 [sys.executable, "-m", "kfm_gate.evidence.worker"],
