@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="ledger file (default: <root>/mcp/ledger.jsonl)")
     p.add_argument("--require-signatures", action="store_true", help="fail on unsigned entries")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    from kfm_gate.provenance.commands import add_ledger_commands
+
+    add_ledger_commands(lsub, verify=p)
 
     p = add("lineage", cmd_lineage, "walk an entity back to its sources and processes")
     p.add_argument("entity", help="run id, decision id, STAC item id, file path or IRI")

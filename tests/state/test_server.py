@@ -49,7 +49,9 @@ def test_the_database_is_dropped_after_the_test(postgres_server: str) -> None:
     with scratch_database(postgres_server) as url:
         name = url.rsplit("/", 1)[1]
     with psycopg.connect(postgres_server) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
     assert row == (0,)
 
 
