@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pipeline_commands(sub)
     add_report_commands(sub)
+    from kfm_gate.provenance.commands import add_commands as add_outbox_commands
+
+    add_outbox_commands(sub)
 
     p = add("examples", cmd_examples, "gate the bundled example requests and print the decisions")
     p.add_argument("--as-of", type=day_argument, help="evaluation day (default: today, UTC)")

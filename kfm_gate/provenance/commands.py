@@ -1,5 +1,5 @@
-"""CLI subcommands of ledger checkpoints: ``ledger checkpoint``, ``ledger prove`` and
-``ledger verify --checkpoint``.
+"""CLI subcommands of ledger checkpoints (``ledger checkpoint``, ``ledger prove``,
+``ledger verify --checkpoint``) and of the lineage outbox (``lineage-outbox status|flush``).
 
 Thin: parse, call :mod:`kfm_gate.provenance.checkpoint`, print text or JSON, return the exit
 code (0 ok, 1 a finding: the ledger does not extend the checkpoint, 2 the command could not
@@ -142,3 +142,60 @@ def add_ledger_commands(
         "--from-checkpoint", metavar="FILE", help="the ledger extends this checkpoint"
     )
     p.set_defaults(func=run_prove)
+
+
+def run_outbox(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``lineage-outbox status|flush``: what is pending; deliver it now (in order)."""
+    from kfm_gate.provenance.lineage import HttpLineageSink
+    from kfm_gate.provenance.outbox import DEFAULT_RETRY, LineageOutbox, lineage_config
+
+    out = out or sys.stdout
+    try:
+        root = Path(args.root).resolve()
+        config = lineage_config({"openlineage": {"url": args.url}} if args.url else {})
+        ol = config.get("openlineage")
+        if args.outbox_command == "flush" and not ol:
+            raise KfmGateError("no receiver: pass --url or set OPENLINEAGE_URL")
+        sender = (
+            HttpLineageSink(
+                str(ol["url"]),
+                endpoint=str(ol.get("endpoint", "api/v1/lineage")),
+                api_key=ol.get("api_key"),
+                retry=DEFAULT_RETRY,
+            )
+            if ol
+            else None
+        )
+        outbox = LineageOutbox(root, sender)
+        if args.outbox_command == "status":
+            status = outbox.status()
+            _print(
+                status
+                if args.format == "json"
+                else f"lineage outbox {status['folder']}: {status['pending']} pending, "
+                f"{status['rejected']} rejected"
+                + (f"; last error: {status['error']}" if status["error"] else ""),
+                out,
+            )
+            return 0 if not status["pending"] and not status["rejected"] else 1
+        report = outbox.flush(force=True)
+    except KfmGateError as err:
+        print(f"kfm-gate lineage-outbox: {err}", file=sys.stderr)
+        return 2
+    _print(report.to_dict() if args.format == "json" else report.render_text(), out)
+    return 0 if report.ok else 1
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``lineage-outbox status|flush`` on the CLI's subparsers."""
+    desc = "OpenLineage events kept until the HTTP receiver takes them (mcp/lineage-outbox/)"
+    p = sub.add_parser("lineage-outbox", help=desc, description=desc)
+    osub = p.add_subparsers(dest="outbox_command", required=True, metavar="SUBCOMMAND")
+    for name, help_ in (
+        ("status", "count pending and rejected events (exit 1 when any)"),
+        ("flush", "deliver the pending events now, in order (exit 1 when some remain)"),
+    ):
+        q = osub.add_parser(name, help=help_, description=help_)
+        q.add_argument("--url", help="receiver base URL (default: $OPENLINEAGE_URL)")
+        q.add_argument("--format", choices=("text", "json"), default="text")
+        q.set_defaults(func=run_outbox)
