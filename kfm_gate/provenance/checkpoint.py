@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kfm_gate.errors import ConfigError, InputError, LedgerError
 from kfm_gate.ids import canonical_json, sha256_bytes
+from kfm_gate.provenance.ledger import GENESIS, load_signer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -318,65 +319,38 @@ class CheckpointKey:
         return True
 
 
-def _parse_private(data: bytes, where: str) -> Ed25519PrivateKey:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+def _parse_key(data: bytes, where: str, *, private: bool) -> CheckpointKey:
+    """An ed25519 key from PEM, its 32 raw bytes, or base64 of them (an environment value)."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_private_key,
+        load_pem_public_key,
+    )
 
     text = data.strip()
     try:
         if text.startswith(b"-----BEGIN"):
-            key = load_pem_private_key(text, password=None)
-        elif len(data) == 32:
-            key = Ed25519PrivateKey.from_private_bytes(data)
-        else:
-            raw = base64.b64decode(text, validate=True)
-            if len(raw) != 32:
-                raise ValueError("neither PEM, 32 raw bytes nor base64 of 32 bytes")
-            key = Ed25519PrivateKey.from_private_bytes(raw)
-    except (ValueError, TypeError, binascii.Error) as err:
-        raise ConfigError(
-            f"checkpoint key from {where} is not a usable ed25519 private key ({err}); "
-            "generate one with `openssl genpkey -algorithm ed25519 -out checkpoint.key`"
-        ) from err
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"checkpoint key from {where} is not an ed25519 key")
-    return key
-
-
-def _parse_public(data: bytes, where: str) -> Ed25519PublicKey:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    text = data.strip()
-    try:
-        if text.startswith(b"-----BEGIN"):
-            key = load_pem_public_key(text)
-        elif len(data) == 32:
-            key = Ed25519PublicKey.from_public_bytes(data)
-        else:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    except (ValueError, TypeError, binascii.Error) as err:
-        raise ConfigError(
-            f"public key from {where} is not a usable ed25519 public key ({err}); "
-            "derive it with `openssl pkey -in checkpoint.key -pubout -out checkpoint.pub`"
-        ) from err
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError(f"public key from {where} is not an ed25519 key")
-    return key
-
-
-def _read_key_file(path: Path, repo_root: Path | None, *, private: bool) -> bytes:
-    if private and repo_root is not None:
-        resolved, root = path.resolve(), repo_root.resolve()
-        if resolved == root or root in resolved.parents:
-            raise ConfigError(
-                f"checkpoint key {path} is inside the repository {root}: keep it outside "
-                f"(e.g. ~/.config/kfm-gate/checkpoint.key) or pass it in ${KEY_ENV}"
+            key: object = (
+                load_pem_private_key(text, password=None) if private else load_pem_public_key(text)
             )
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"cannot read key {path}: {err.strerror or err}") from err
+        else:
+            raw = data if len(data) == 32 else base64.b64decode(text, validate=True)
+            key = (
+                ed25519.Ed25519PrivateKey.from_private_bytes(raw)
+                if private
+                else ed25519.Ed25519PublicKey.from_public_bytes(raw)
+            )
+    except (ValueError, TypeError, binascii.Error) as err:
+        raise ConfigError(
+            f"key from {where} is not a usable ed25519 {'private' if private else 'public'} "
+            f"key ({err}): PEM, 32 raw bytes or their base64; e.g. `openssl genpkey -algorithm "
+            "ed25519 -out checkpoint.key`, `openssl pkey -in checkpoint.key -pubout`"
+        ) from err
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return CheckpointKey(key.public_key(), key if private else None, where)
+    if isinstance(key, ed25519.Ed25519PublicKey) and not private:
+        return CheckpointKey(key, None, where)
+    raise ConfigError(f"key from {where} is not an ed25519 key")
 
 
 def _signing_source(
@@ -410,13 +384,12 @@ def load_signing_key(
             f"or ${LEDGER_KEY_FILE_ENV} (an ed25519 key kept outside the repository)"
         )
     where, path = found
-    data = (
-        env[KEY_ENV].encode("utf-8")
-        if path is None
-        else _read_key_file(path, repo_root, private=True)
-    )
-    private = _parse_private(data, where)
-    return CheckpointKey(private.public_key(), private, where)
+    if path is None:
+        return _parse_key(env[KEY_ENV].encode("utf-8"), where, private=True)
+    # a key file: read as the ledger reads its own (refused inside the repository)
+    signer = load_signer(path, repo_root=repo_root)
+    assert signer is not None and signer.private is not None and signer.public is not None
+    return CheckpointKey(signer.public, signer.private, where)
 
 
 def load_verify_key(
@@ -439,8 +412,11 @@ def load_verify_key(
         ),
     ):
         if path is not None:
-            public = _parse_public(_read_key_file(path, repo_root, private=False), where)
-            return CheckpointKey(public, None, where)
+            try:
+                data = path.read_bytes()
+            except OSError as err:
+                raise ConfigError(f"cannot read key {path}: {err.strerror or err}") from err
+            return _parse_key(data, where, private=False)
     if _signing_source(None, env) is not None:
         signing = load_signing_key(repo_root=repo_root, environ=env)
         return CheckpointKey(signing.public, None, signing.source)
@@ -519,8 +495,6 @@ def take_checkpoint(
     ledger: LedgerReader, key: CheckpointKey, *, now: str | None = None
 ) -> Checkpoint:
     """Verify ``ledger``, then sign its size, Merkle root and last hash."""
-    from kfm_gate.provenance.ledger import GENESIS
-
     tree, hashes = verified_tree(ledger)
     unsigned = Checkpoint(
         size=tree.size,

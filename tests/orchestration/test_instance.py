@@ -58,20 +58,22 @@ def test_a_postgres_url_must_name_the_psycopg2_driver(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="scheme"):
         prepare_home(tmp_path / "a")  # the same check before Dagster is asked
     assert "postgresql://u:pw@db" in bare.read_text()  # and the file is left as it was
-    db = _yaml(
-        tmp_path / "b",
-        "storage:\n  postgres:\n    postgres_db:\n      username: u\n      password: pw\n"
-        "      hostname: db\n      db_name: dagster\n      port: 5433\n",
-    )
-    with pytest.raises(ConfigError, match=r"postgres_db\.scheme.*scheme: postgresql\+psycopg2"):
-        check_dagster_yaml(db)
-    split = _yaml(
-        tmp_path / "c",
-        "run_storage:\n  module: dagster_postgres.run_storage\n  class: PostgresRunStorage\n"
-        "  config:\n    postgres_url: postgresql+psycopg://u@db/dagster\n",
-    )
-    with pytest.raises(ConfigError, match=r"run_storage\.config\.postgres_url"):
-        check_dagster_yaml(split)
+    for name, text, match in (
+        (
+            "b",
+            "storage:\n  postgres:\n    postgres_db:\n      username: u\n      password: pw\n"
+            "      hostname: db\n      db_name: dagster\n      port: 5433\n",
+            r"postgres_db\.scheme.*scheme: postgresql\+psycopg2",
+        ),
+        (
+            "c",
+            "run_storage:\n  module: dagster_postgres.run_storage\n  class: PostgresRunStorage\n"
+            "  config:\n    postgres_url: postgresql+psycopg://u@db/dagster\n",
+            r"run_storage\.config\.postgres_url",
+        ),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            check_dagster_yaml(_yaml(tmp_path / name, text))
 
 
 def test_a_good_postgres_yaml_is_described_without_its_password(tmp_path: Path) -> None:

@@ -264,6 +264,12 @@ def test_a_checkpoint_verifies_while_the_ledger_only_grows(tmp_path: Path, key_e
     assert proof.to_dict()["old_root"] == cp.root_hash
 
 
+def _checkpointed(tmp_path: Path, entries: list[dict[str, Any]]) -> tuple[Ledger, Checkpoint]:
+    """A ledger of ``entries`` and a checkpoint of it, signed with the key of the env."""
+    led = _ledger_of(tmp_path / "ledger.jsonl", entries)
+    return led, take_checkpoint(led, load_signing_key())
+
+
 def _write_cp(folder: Path, cp: Checkpoint) -> Path:
     path = folder / "kept" / "checkpoint.json"
     path.parent.mkdir(exist_ok=True)
@@ -273,8 +279,7 @@ def _write_cp(folder: Path, cp: Checkpoint) -> Path:
 
 def test_a_truncation_that_the_chain_does_not_see_is_detected(tmp_path: Path, key_env: str) -> None:
     entries = _entries(6)
-    led = _ledger_of(tmp_path / "ledger.jsonl", entries)
-    cp = take_checkpoint(led, load_signing_key())
+    led, cp = _checkpointed(tmp_path, entries)
     led = _ledger_of(led.path, entries[:4])  # cut two entries, head rewritten to match
     assert led.verify().ok  # the chain alone cannot tell
     report = check_checkpoint(led, cp, load_verify_key())
@@ -287,8 +292,7 @@ def test_a_truncation_that_the_chain_does_not_see_is_detected(tmp_path: Path, ke
 
 def test_a_rewritten_entry_with_a_rebuilt_chain_is_detected(tmp_path: Path, key_env: str) -> None:
     entries = _entries(6)
-    led = _ledger_of(tmp_path / "ledger.jsonl", entries)
-    cp = take_checkpoint(led, load_signing_key())
+    led, cp = _checkpointed(tmp_path, entries)
     forged = [dict(e) for e in entries]
     forged[2]["outcome"] = "allow" if forged[2]["outcome"] != "allow" else "deny"
     led = _ledger_of(led.path, [*forged, *_entries(2, start=6)])  # rewritten, then grown
@@ -302,8 +306,7 @@ def test_a_rewritten_entry_with_a_rebuilt_chain_is_detected(tmp_path: Path, key_
 
 def test_a_rewritten_head_is_detected(tmp_path: Path, key_env: str) -> None:
     entries = _entries(5)
-    led = _ledger_of(tmp_path / "ledger.jsonl", entries)
-    cp = take_checkpoint(led, load_signing_key())
+    led, cp = _checkpointed(tmp_path, entries)
     last = dict(entries[-1], outcome="allow" if entries[-1]["outcome"] != "allow" else "deny")
     led = _ledger_of(led.path, [*entries[:-1], last])
     assert led.verify().ok
@@ -316,8 +319,7 @@ def test_a_forged_checkpoint_and_a_wrong_key_are_refused(
     tmp_path: Path, key_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entries = _entries(6)
-    led = _ledger_of(tmp_path / "ledger.jsonl", entries)
-    cp = take_checkpoint(led, load_signing_key())
+    led, cp = _checkpointed(tmp_path, entries)
     # an attacker truncates to 4 and edits the kept checkpoint to match, keeping its signature
     short = _ledger_of(tmp_path / "short.jsonl", entries[:4])
     tree = MerkleTree.from_data(entry_hashes(short))
