@@ -14,15 +14,26 @@
 # server loses its data in a crash, by design). Never point this at a real cluster.
 #
 # Settings (environment):
-#   KFM_PG_DIR   its folder        (default: <checkout>/.pg, git-ignored)
+#   KFM_PG_DIR   its folder        (default: <checkout>/.pg, git-ignored; /tmp/kfm-gate-pg-<port>
+#                                   when the postgres user cannot reach the checkout)
 #   KFM_PG_PORT  its TCP port      (default: 54329)
 #   KFM_PG_BIN   the binaries      (default: /usr/lib/postgresql/15/bin, else the newest
 #                                   /usr/lib/postgresql/<n>/bin, e.g. on a GitHub runner)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
-PG_DIR="${KFM_PG_DIR:-$here/.pg}"
 PG_PORT="${KFM_PG_PORT:-54329}"
+if [ -n "${KFM_PG_DIR:-}" ]; then
+  PG_DIR="$KFM_PG_DIR"
+else
+  # the checkout's .pg/, unless the postgres user cannot reach the checkout (e.g. a clone
+  # under /root) or its socket path would be too long: then a folder of its own under /tmp
+  PG_DIR="$here/.pg"
+  if { [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$here" 2>/dev/null; } ||
+    [ "${#PG_DIR}" -gt 76 ]; then
+    PG_DIR="/tmp/kfm-gate-pg-$PG_PORT"
+  fi
+fi
 if [ -n "${KFM_PG_BIN:-}" ]; then
   PG_BIN="$KFM_PG_BIN"
 elif [ -x /usr/lib/postgresql/15/bin/initdb ]; then
