@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="ledger file (default: <root>/mcp/ledger.jsonl)")
     p.add_argument("--require-signatures", action="store_true", help="fail on unsigned entries")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    from kfm_gate.provenance.commands import add_ledger_commands
+
+    add_ledger_commands(lsub, verify=p)
 
     p = add("lineage", cmd_lineage, "walk an entity back to its sources and processes")
     p.add_argument("entity", help="run id, decision id, STAC item id, file path or IRI")
@@ -293,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pipeline_commands(sub)
     add_report_commands(sub)
+    from kfm_gate.provenance.commands import add_commands as add_outbox_commands
+
+    add_outbox_commands(sub)
 
     p = add("examples", cmd_examples, "gate the bundled example requests and print the decisions")
     p.add_argument("--as-of", type=day_argument, help="evaluation day (default: today, UTC)")

@@ -45,3 +45,28 @@ def _mask_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 def repo_root() -> Path:
     """The project's own checkout (read-only use)."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the test PostgreSQL server (tests/state/server.py): skipped with the
+    reason when none answers locally; a failure in CI or when KFM_TEST_POSTGRES_URL is set."""
+    from tests.state.server import START_HINT, probe, server_check
+
+    check = server_check()
+    problem = probe(check.url)
+    if problem is not None:
+        reason = f"no PostgreSQL server at {check.url} ({problem}): {START_HINT}"
+        if check.must_exist:
+            pytest.fail(reason + " [required: CI=true or KFM_TEST_POSTGRES_URL set]")
+        pytest.skip(reason)
+    return check.url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server (dropped after the test); a libpq URL."""
+    from tests.state.server import scratch_database
+
+    with scratch_database(postgres_server) as url:
+        yield url

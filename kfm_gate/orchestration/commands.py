@@ -62,7 +62,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     demo.add_argument("--days", nargs="+", metavar="YYYY-MM-DD", help="survey days to run")
     demo.add_argument("--root", default=".", help="repository root (default: .)")
     demo.add_argument(
-        "--dagster-home", help="Dagster home (default: <root>/.dagster_home, git-ignored)"
+        "--dagster-home",
+        help="Dagster home (default: <root>/.dagster_home, git-ignored); its dagster.yaml, "
+        "e.g. PostgreSQL storage, is used as is and never rewritten",
     )
     demo.set_defaults(func=_demo)
 

@@ -53,6 +53,7 @@ def run_demo(
     err: TextIO = sys.stderr,
 ) -> int:
     """Run the demo; returns 0 when every partition got a decision (allowed or not)."""
+    from kfm_gate.orchestration.instance import check_dagster_yaml
     from kfm_gate.orchestration.resources import KfmGateResource
     from kfm_gate.orchestration.runner import PipelineRunner, open_instance
 
@@ -79,6 +80,7 @@ def run_demo(
     runner = PipelineRunner(
         root, open_instance(home), resource=KfmGateResource(root=str(root), as_of=as_of)
     )
+    print(f"Dagster instance: {check_dagster_yaml(home / 'dagster.yaml').describe()}", file=err)
     runner.register_aois(registry)
     print(f"source snapshots: {'ok' if runner.snapshot_sources() else 'FAILED'}", file=err)
     parts = [(a, d) for a in sorted(selected) for d in sorted(days)]

@@ -53,6 +53,9 @@ def build_definitions(
         PARTITION_JOB,
         selection=dg.AssetSelection.groups(PIPELINE_GROUP),
         description="One AOI x day partition: process, gate, promote, catalog, graph",
+        # every step in the run's own process: a process per step would pay the warm-up
+        # (imports, policies, quality worker: ~20 s) once per step (docs/deployment.md)
+        executor_def=dg.in_process_executor,
     )
     source_job = dg.define_asset_job(
         SOURCE_JOB,

@@ -17,31 +17,15 @@ import dagster as dg
 
 from kfm_gate.errors import KfmGateError
 from kfm_gate.orchestration.assets import PUBLISHED_KEY
+from kfm_gate.orchestration.instance import open_instance as open_instance  # demo, benches
+from kfm_gate.orchestration.instance import partition_tags
 from kfm_gate.orchestration.partitions import AOI_PARTITIONS_NAME, PartitionRef
 from kfm_gate.orchestration.pipeline import PARTITION_JOB, SOURCE_JOB, build_definitions
 from kfm_gate.orchestration.processing import request_path
 from kfm_gate.orchestration.publication import expected_run_id, load_request
 from kfm_gate.orchestration.resources import KfmGateResource
 
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-
-
-def prepare_home(home: Path) -> Path:
-    """A Dagster home folder with telemetry off (``dagster.yaml``)."""
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.is_file() or cfg.read_text(encoding="utf-8") != DAGSTER_YAML:
-        cfg.write_text(DAGSTER_YAML, encoding="utf-8")
-    return home
-
-
-def open_instance(home: Path | None) -> dg.DagsterInstance:
-    """A persistent instance in ``home`` (sqlite), or an ephemeral one when ``home`` is None."""
-    if home is None:
-        return dg.DagsterInstance.ephemeral()
-    prepare_home(home)
-    return dg.DagsterInstance.from_config(str(home))
 
 
 @dataclass
@@ -112,6 +96,7 @@ class PipelineRunner:
                 raise_on_error=False,
                 run_config=self.run_config,
                 asset_selection=selection,
+                tags=partition_tags(aoi_key),
             )
         seconds = time.perf_counter() - start
         out = self.outcome(aoi_key, day)

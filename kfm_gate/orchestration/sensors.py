@@ -14,6 +14,7 @@ from dagster import SensorEvaluationContext
 from kfm_gate.errors import KfmGateError
 from kfm_gate.orchestration.areas import county_ids
 from kfm_gate.orchestration.cursor import plan_source_runs
+from kfm_gate.orchestration.instance import partition_tags
 from kfm_gate.orchestration.partitions import AOI_PARTITIONS_NAME, PartitionRef
 from kfm_gate.orchestration.resources import KfmGateResource
 
@@ -84,7 +85,7 @@ def build_source_sensor(
                     run_key=f"{ref.key}:{digests}",
                     job_name=partition_job.name,
                     partition_key=ref.multi_key(),
-                    tags={"kfm/sources": ",".join(sources)},
+                    tags={"kfm/sources": ",".join(sources), **partition_tags(aoi)},
                 )
             )
         return dg.SensorResult(

@@ -317,12 +317,14 @@ class HttpLineageSink:
         endpoint: str = "api/v1/lineage",
         timeout: float = 5.0,
         api_key: str | None = None,
+        retry: Mapping[str, Any] | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"openlineage url {url!r} is not an http(s) URL; e.g. http://localhost:5000"
             )
         self.url, self.endpoint, self.timeout, self.api_key = url, endpoint, timeout, api_key
+        self.retry = dict(retry or {"total": 0})  # urllib3 Retry settings of one POST
 
     def emit(self, events: Sequence[Mapping[str, Any]]) -> None:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
@@ -331,7 +333,7 @@ class HttpLineageSink:
             "url": self.url,
             "endpoint": self.endpoint,
             "timeout": self.timeout,
-            "retry": {"total": 0},
+            "retry": self.retry,
         }
         if self.api_key:
             params["auth"] = {"type": "api_key", "apiKey": self.api_key}
@@ -363,6 +365,7 @@ def build_lineage_sinks(config: Mapping[str, Any], run_dir: Path) -> list[Lineag
                 endpoint=str(ol.get("endpoint", "api/v1/lineage")),
                 timeout=float(ol.get("timeout", 5.0)),
                 api_key=ol.get("api_key"),
+                retry=ol.get("retry"),
             )
         )
     return sinks

@@ -31,12 +31,8 @@ from typing import Any
 from kfm_gate.errors import KfmGateError, RecordError
 from kfm_gate.ids import digest
 from kfm_gate.provenance.ledger import Ledger, entry_from_decision
-from kfm_gate.provenance.lineage import (
-    FileLineageSink,
-    build_lineage_sinks,
-    build_run_events,
-    event_files,
-)
+from kfm_gate.provenance.lineage import build_run_events, event_files
+from kfm_gate.provenance.outbox import build_delivery_sinks
 from kfm_gate.provenance.prov import prov_triples, serialize_jsonld, serialize_turtle
 from kfm_gate.provenance.record import RunRecord
 from kfm_gate.provenance.staging import StagedWrites, fsync_all, publish_lock
@@ -85,9 +81,8 @@ def record_run(
         result, events, run_dir = _record_run(record, root, promote, ledger, validate_stac)
 
     # 4. extra lineage sinks (outside the lock: an HTTP endpoint may be slow) -------------
-    for sink in build_lineage_sinks(record.config, run_dir):
-        if isinstance(sink, FileLineageSink):
-            continue  # already written with the run records
+    # through the outbox (kfm_gate/provenance/outbox.py): kept until delivered, in order
+    for sink in build_delivery_sinks(record.config, root, run_dir):
         try:
             sink.emit(events)
         except KfmGateError as err:
