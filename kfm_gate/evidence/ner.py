@@ -25,6 +25,7 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +92,10 @@ class NerModel:
         }
 
 
-def find_ner_package(candidates: tuple[str, ...] = NER_PACKAGES) -> str | None:
-    """The first model package that is installed, or ``None``; nothing is imported."""
-    for name in candidates:
+def find_ner_package(candidates: tuple[str, ...] | None = None) -> str | None:
+    """The first model package (of ``candidates``, default :data:`NER_PACKAGES`) that is
+    installed, or ``None``; nothing is imported."""
+    for name in NER_PACKAGES if candidates is None else candidates:
         try:
             if importlib.util.find_spec(name) is not None:
                 return name
@@ -117,9 +119,10 @@ def _distribution(package: str) -> tuple[str | None, str | None]:
     names = importlib.metadata.packages_distributions().get(package) or []
     for name in names:
         try:
-            return name, importlib.metadata.version(name)
+            version = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
+        return re.sub(r"[-_.]+", "-", name).lower(), version  # the PEP 503 normalized name
     return None, None
 
 

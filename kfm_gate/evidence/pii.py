@@ -50,12 +50,14 @@ from kfm_gate.context import GateContext, memo_file
 from kfm_gate.errors import CollectorError, ConfigError, InputError, KfmGateError
 from kfm_gate.evidence.ner import (
     INSTALL_HINT,
+    NER_ENTITIES,
     NerModel,
     find_ner_package,
     load_ner,
     require_ner_package,
 )
 from kfm_gate.evidence.recognizers import (
+    PrefilterRoots,
     build_analyzer,
     clean_results,
     context_words_for_column,
@@ -243,13 +245,19 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
         patterns = getattr(recognizer, "patterns", None)
         if pattern_only and patterns:
             flags = getattr(recognizer, "global_regex_flags", 0)
-            compiled = [regex.compile(p.regex, flags=flags) for p in patterns]
+            # a recognizer may declare roots: fewer expressions, one matching wherever each
+            # of its patterns does (PrefilterRoots); else every pattern is searched
+            if isinstance(recognizer, PrefilterRoots) and recognizer.prefilter_roots:
+                expressions = list(recognizer.prefilter_roots)
+            else:
+                expressions = [p.regex for p in patterns]
+            compiled = [regex.compile(e, flags=flags) for e in expressions]
 
             def pattern_test(v: str, c: list[Any] = compiled) -> bool:
                 return any(p.search(v) for p in c)
 
-            own = [necessary_syntax(p.regex, flags) for p in patterns]
-            shortest = min(min_width(p.regex, flags) for p in patterns)
+            own = [necessary_syntax(e, flags) for e in expressions]
+            shortest = min(min_width(e, flags) for e in expressions)
             needs.extend(own)
             widths.append(shortest)
             checks.append(_Check(entities, pattern_test, index, necessary_test(own, shortest)))
@@ -424,33 +432,73 @@ def exact_analysis(analyzer: AnalyzerEngine, ctx: GateContext | None = None) -> 
 # NER per column (the council's choice)
 
 
-@dataclass(frozen=True)
 class Analyses:
     """Which analysis reads which column: patterns everywhere, NER too where the council says.
 
-    ``ner`` (the analyzer with the spaCy recognizer) reads the columns in ``ner_columns``; every
-    other column, every key and every text artifact is read by ``patterns``. ``ner_model``
-    describes the model that ran (``None``: patterns only); ``ner_status`` says why.
+    The NER analysis (the analyzer with the spaCy recognizer) reads the columns in
+    ``ner_columns``; every other column, every key and every text artifact is read by
+    ``patterns``. It is given ready (``ner``) or built on first use (``load_ner``, so that a
+    partition without those columns never loads the model). :attr:`ner_model` describes the
+    model that ran; :attr:`ner_status` says whether and why not: ``ran``, ``columns_absent``
+    (none of the files has a NER column), ``no_columns`` (the council names none for the
+    dataset), ``not_installed`` or ``off``.
     """
 
-    patterns: ExactAnalysis
-    ner: ExactAnalysis | None = None
-    ner_columns: frozenset[str] = frozenset()
-    ner_model: NerModel | None = None
-    ner_status: str = "off"  # ran | no_columns | not_installed | off
-
-    def index_for(self, column: str | None) -> int:
-        """0 = patterns, 1 = NER (see :attr:`engines`)."""
-        return 1 if self.ner is not None and column in self.ner_columns else 0
+    def __init__(
+        self,
+        patterns: ExactAnalysis,
+        ner: ExactAnalysis | None = None,
+        ner_columns: frozenset[str] = frozenset(),
+        *,
+        load_ner: Callable[[], tuple[ExactAnalysis, NerModel]] | None = None,
+        status: str = "off",
+    ) -> None:
+        self.patterns = patterns
+        self.ner_columns = frozenset(ner_columns)
+        self._ner = ner
+        self._load = load_ner
+        self._model: NerModel | None = None
+        self._status = status
 
     @property
-    def engines(self) -> tuple[ExactAnalysis, ...]:
-        return (self.patterns,) if self.ner is None else (self.patterns, self.ner)
+    def has_ner(self) -> bool:
+        return self._ner is not None or self._load is not None
+
+    def index_for(self, column: str | None) -> int:
+        """0 = patterns, 1 = NER (see :meth:`engine`)."""
+        return 1 if self.has_ner and column in self.ner_columns else 0
+
+    def engine(self, which: int) -> ExactAnalysis:
+        """The analysis ``which`` (:meth:`index_for`); the NER one is built on first use."""
+        if which == 0:
+            return self.patterns
+        if self._ner is None:
+            if self._load is None:
+                raise ConfigError("no NER analysis is configured for this scan")
+            self._ner, self._model = self._load()
+        return self._ner
+
+    def engines(self, *, ner: bool) -> tuple[ExactAnalysis, ...]:
+        return (self.patterns, self.engine(1)) if ner else (self.patterns,)
+
+    @property
+    def ner_model(self) -> NerModel | None:
+        return self._model
+
+    @property
+    def ner_status(self) -> str:
+        if self._ner is not None:
+            return "ran"
+        return "columns_absent" if self._load is not None else self._status
+
+    def supported_entities(self) -> set[str]:
+        found = set(self.patterns.analyzer.get_supported_entities(language="en"))
+        return found | set(NER_ENTITIES) if self.has_ner else found
 
     def detectors(self) -> list[str]:
-        names: set[str] = set()
-        for engine in self.engines:
-            names.update(detector_names(engine.analyzer))
+        names = set(detector_names(self.patterns.analyzer))
+        if self._ner is not None:
+            names.update(detector_names(self._ner.analyzer))
         return sorted(names)
 
 
@@ -489,15 +537,19 @@ def run_analyses(ctx: GateContext, ner: bool | None = None) -> Analyses:
     )
     patterns = exact_analysis(build_analyzer(ner=False), ctx)
     if ner is False:
-        return Analyses(patterns, ner_columns=columns, ner_status="off")
-    if not columns:
-        return Analyses(patterns, ner_status="no_columns")
+        return Analyses(patterns, ner_columns=columns, status="off")
     package = require_ner_package() if ner else find_ner_package()
+    if not columns:
+        return Analyses(patterns, status="no_columns")
     if package is None:
-        return Analyses(patterns, ner_columns=columns, ner_status="not_installed")
-    analyzer = build_analyzer(ner=True)
-    _, model = load_ner(package)
-    return Analyses(patterns, exact_analysis(analyzer, ctx), columns, model, "ran")
+        return Analyses(patterns, ner_columns=columns, status="not_installed")
+    found = package
+
+    def load() -> tuple[ExactAnalysis, NerModel]:
+        analyzer = build_analyzer(ner=True)
+        return exact_analysis(analyzer, ctx), load_ner(found)[1]
+
+    return Analyses(patterns, ner_columns=columns, load_ner=load)
 
 
 @dataclass
@@ -826,7 +878,7 @@ def scan_frame(
     if columns is not None:
         skipped += [c for c in scanned if c not in columns]
         scanned = [c for c in scanned if c in columns]
-    state = _WorkerState(analyses.engines, float(score_threshold), [])
+    state = _WorkerState((), float(score_threshold), [])
 
     context_of: dict[tuple[str, ...], int] = {}
     item_of: dict[tuple[int, str], int] = {}  # (analysis, distinct text) -> index in ``items``
@@ -879,6 +931,7 @@ def scan_frame(
     stats.unique_values = sum(len(p) for p in value_contexts) - len(name_slots)
     stats.keys_scanned = len(name_slots)
 
+    state.exacts = analyses.engines(ner=any(which == 1 for which, _ in items))
     work: list[Item] = [
         (which, text, tuple(value_contexts[i])) for i, (which, text) in enumerate(items)
     ]

@@ -17,7 +17,7 @@ replaces or adds what real records need:
   Presidio's own phone recognizer is kept for the US and CA regions;
 - ``PaymentCardRecognizer`` (``CREDIT_CARD``, replaces Presidio's): 12 to 19 digits, grouped
   or not, whose prefix is an issuer range of the current IIN tables (Visa, Mastercard 51-55 and
-  2221-2720, Amex, Discover, Diners, JCB 3528-3589, 2131 and 1800, Maestro, UnionPay, Mir,
+  2221-2720, Amex, Discover, Diners, JCB 35, 2131 and 1800, Maestro, UnionPay, Mir,
   RuPay, Troy, Verve, UATP ...) with a length that issuer uses, and a valid Luhn check digit;
 - ``KansasDriverLicenseRecognizer`` (``US_DRIVER_LICENSE``): ``K00-00-0000`` and ``K00000000``.
 
@@ -225,6 +225,11 @@ _CITY_STATE_ZIP = (
     r"NSW|VIC|QLD|WA|SA|TAS|ACT|NT),?\s+"
     r"(?:\d{5}(?:-\d{4})?|\d{4}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b"
 )
+#: the state (or province) and ZIP (or postcode) at the end of _CITY_STATE_ZIP
+_STATE_ZIP_TOKEN = (
+    rf"\b(?:{'|'.join(_STATES)}|{_STATE_NAMES}|NSW|VIC|QLD|WA|SA|TAS|ACT|NT),?\s+"
+    r"(?:\d{5}(?:-\d{4})?|\d{4}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b"
+)
 #: ", London SW1A 1AA" (United Kingdom postcode)
 _UK_POSTCODE = rf"(?:,|\s*\n|,?\s*\n)\s*(?:{_CITY},?\s+)?[A-Z]{{1,2}}\d[A-Z\d]?\s?\d[A-Z]{{2}}\b"
 #: ", 10115 Berlin", "\n75002 Paris", ", 1012 AB Amsterdam" (continental postcode and city)
@@ -258,12 +263,13 @@ _STREET_LINE = (
     r"Et\.?|Ap\.?|Flat|Unit)[ \t]*\d{1,4}[A-Za-z]?,?)*"
 )
 #: the next line (or after a comma): a postcode and a city, or a city and a postcode
-_POST_LINE = (
-    r"[ \t]*(?:\n|,)[ \t]*(?:(?:[A-Z]{1,2}-)?(?:\d{5,6}|(?!" + _YEAR + r"\b)\d{4}|\d{3}[ ]\d{2}|"
+_POST_LINE_BODY = (
+    r"(?:\n|,)[ \t]*(?:(?:[A-Z]{1,2}-)?(?:\d{5,6}|(?!" + _YEAR + r"\b)\d{4}|\d{3}[ ]\d{2}|"
     r"\d{2}-\d{3}|\d{4}-\d{3}|\d{5}-\d{3})(?:[ ]?[A-Z]{2})?,?(?:[ \t]*\n[ \t]*|[ \t]+)"
     r"[A-ZÀ-ÝĀ-Ž][\wÀ-ÿĀ-ž'\u2019.-]*"
     r"|[A-ZÀ-ÝĀ-Ž][\wÀ-ÿĀ-ž'\u2019.-]*(?:[ \t]+[\wÀ-ÿĀ-ž'\u2019.-]+){0,3},[ \t]*\d{5,6})"
 )
+_POST_LINE = r"[ \t]*" + _POST_LINE_BODY
 #: Romance street types before the name: number after (Via Roma 12, Calle Mayor 12)
 _TYPE_FIRST = (
     r"(?:Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Calle|C/|Avenida|Avda\.|Paseo|"
@@ -299,8 +305,12 @@ def street_address_regex(
     return core + tail + (f"(?:{_CITY_STATE_ZIP}|{_UK_POSTCODE})" if zip_code else "")
 
 
-def _address_patterns() -> list[tuple[str, str, float]]:
-    """``(name, regex, score)`` of every street-address form (see the module docstring)."""
+def _address_patterns() -> list[tuple[str, str, float, str]]:
+    """``(name, regex, score, root)`` of every street-address form (see the module docstring).
+
+    ``root`` is a cheaper expression that matches wherever the pattern does (the pattern is
+    its root plus a tail, or the root with a narrower part: a subset of suffixes or of house
+    numbers); the pre-filter searches the roots (:class:`PrefilterRoots`)."""
     every, common = _STREET_SUFFIXES, _COMMON_SUFFIXES
     numbered_street = (
         rf"\b{_HOUSE}(?:\s+{_DIRECTION})?\s+(?:Avenue|Ave|Street|St|Road|Rd)\.?\s+"
@@ -356,43 +366,65 @@ def _address_patterns() -> list[tuple[str, str, float]]:
         rf"\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+\d{{1,4}}[A-Za-z]?(?:,|\s*\n|\s)\s*"
         rf"\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}\s+){{1,3}}(?i:{_alternation(every)})\b"
     )
+    street = street_address_regex(every)
+    # every match of the unnumbered forms holds a unit or a state-and-ZIP token, and every
+    # match of a street line with its postcode line holds that postcode line
+    unnumbered_root = f"(?:{_UNIT}|{_STATE_ZIP_TOKEN})"
+    post_line_root = _POST_LINE_BODY
     return [
         # US and English forms, number first
         (
             "street, USPS suffix, 3-6 digit number not a year",
             street_address_regex(every, house=_HOUSE_NOT_YEAR),
             0.4,
+            street,
         ),
-        ("street, USPS suffix", street_address_regex(every), 0.3),
-        ("street, common suffix", street_address_regex(common), 0.5),
-        ("street with unit", street_address_regex(every, unit=True), 0.6),
-        ("street with city, state and ZIP", street_address_regex(every, zip_code=True), 0.7),
-        ("numbered street (5th Avenue, Avenue B)", numbered_street, 0.5),
-        ("numbered road or highway", route, 0.5),
-        ("street without number, with unit", unnumbered + _UNIT, 0.5),
+        ("street, USPS suffix", street, 0.3, street),
+        ("street, common suffix", street_address_regex(common), 0.5, street),
+        ("street with unit", street_address_regex(every, unit=True), 0.6, street),
+        (
+            "street with city, state and ZIP",
+            street_address_regex(every, zip_code=True),
+            0.7,
+            street,
+        ),
+        ("numbered street (5th Avenue, Avenue B)", numbered_street, 0.5, numbered_street),
+        ("numbered road or highway", route, 0.5, route),
+        ("street without number, with unit", unnumbered + _UNIT, 0.5, unnumbered_root),
         (
             "street without number, with city, state and ZIP",
             unnumbered + f"(?:{_UNIT})?" + _CITY_STATE_ZIP,
             0.6,
+            unnumbered_root,
         ),
         # boxes and routes
-        ("PO box", po_box, 0.6),
-        ("PO box with city, state and ZIP", po_box + _CITY_STATE_ZIP, 0.75),
-        ("rural or highway contract route and box", rural, 0.6),
-        ("rural route with city, state and ZIP", rural + _CITY_STATE_ZIP, 0.75),
-        ("military address (APO, FPO, DPO)", military, 0.75),
+        ("PO box", po_box, 0.6, po_box),
+        ("PO box with city, state and ZIP", po_box + _CITY_STATE_ZIP, 0.75, po_box),
+        ("rural or highway contract route and box", rural, 0.6, rural),
+        ("rural route with city, state and ZIP", rural + _CITY_STATE_ZIP, 0.75, rural),
+        ("military address (APO, FPO, DPO)", military, 0.75, military),
         # non-US forms
-        ("Germanic street (Hauptstraße 12)", germanic, 0.5),
-        ("Germanic street with postcode and city", germanic + with_post, 0.7),
-        ("Germanic street in two words (Berliner Straße 12)", germanic_words, 0.5),
-        ("Germanic street in two words with postcode", germanic_words + with_post, 0.7),
-        ("street line with postcode and city", name_number_post, 0.6),
-        ("house number and street with city and postcode", number_words_city, 0.6),
-        ("flat or studio, house number and street", flat_prefix, 0.6),
-        ("street type first (Via Roma 12, Calle Mayor 12)", type_first, 0.5),
-        ("street type first with postcode and city", type_first + with_post, 0.7),
-        ("French street (12 rue de la Paix)", french, 0.5),
-        ("French street with postcode and city", french + with_post, 0.7),
+        ("Germanic street (Hauptstraße 12)", germanic, 0.5, germanic),
+        ("Germanic street with postcode and city", germanic + with_post, 0.7, germanic),
+        ("Germanic street in two words (Berliner Straße 12)", germanic_words, 0.5, germanic_words),
+        (
+            "Germanic street in two words with postcode",
+            germanic_words + with_post,
+            0.7,
+            germanic_words,
+        ),
+        ("street line with postcode and city", name_number_post, 0.6, post_line_root),
+        (
+            "house number and street with city and postcode",
+            number_words_city,
+            0.6,
+            number_words_city,
+        ),
+        ("flat or studio, house number and street", flat_prefix, 0.6, flat_prefix),
+        ("street type first (Via Roma 12, Calle Mayor 12)", type_first, 0.5, type_first),
+        ("street type first with postcode and city", type_first + with_post, 0.7, type_first),
+        ("French street (12 rue de la Paix)", french, 0.5, french),
+        ("French street with postcode and city", french + with_post, 0.7, french),
     ]
 
 
@@ -409,16 +441,23 @@ INTL_PHONE_REGEX = (
     r"(?<![\w+])(?<!\d[ .-])(?:\+|(?:00|011)[ .-]?)[1-9]\d{0,3}(?:[ .-]?\(0\))?"
     r"(?:[ .-]?\(?\d{1,6}\)?){1,6}(?![\w]|[ .-]\d)" + _PHONE_EXT
 )
+#: at least 8 digits ahead, allowing the separators of a phone number (a cheap first test)
+_EIGHT_DIGITS = r"(?=(?:[ ()./-]{0,3}\d){8})"
+_SEVEN_DIGITS = r"(?=(?:[ ()./+-]{0,3}\d){7})"
 NATIONAL_PHONE_REGEX = (
-    r"(?<![\w+.,/-])(?<!\d[ .-])(?:\(0\d{1,5}\)|0\d{1,5})(?:[ ./-]?\d{2,8}){1,4}(?![\w]|[ ./-]\d)"
+    r"(?<![\w+.,/-])(?<!\d[ .-])"
+    + _EIGHT_DIGITS
+    + r"(?:\(0\d{1,5}\)|0\d{1,5})(?:[ ./-]?\d{2,8}){1,4}(?![\w]|[ ./-]\d)"
     + _PHONE_EXT
 )
 NATIONAL_NO_TRUNK_REGEX = (
-    r"(?<![\w+.,/-])(?<!\d[ .-])[1-9]\d{1,2}(?:[ .-]\d{2,3}){2,3}(?![\w]|[ ./-]\d)"
+    r"(?<![\w+.,/-])(?<!\d[ .-])"
+    + _EIGHT_DIGITS
+    + r"[1-9]\d{1,2}(?:[ .-]\d{2,3}){2,3}(?![\w]|[ ./-]\d)"
 )
 #: any phone-shaped run of 7 to 13 digits in groups: found with a word such as "call" only
 PHONE_SHAPE_REGEX = (
-    r"(?<![\w+.,/-])(?<!\d[ .-])(?:\+?\(\d{1,4}\)[ /.-]{0,2})?"
+    r"(?<![\w+.,/-])(?<!\d[ .-])" + _SEVEN_DIGITS + r"(?:\+?\(\d{1,4}\)[ /.-]{0,2})?"
     r"(?:\d{7,13}|\d{1,5}(?:[ /.-]{1,2}\d{2,5}){1,4})"
     r"(?![\w]|[ ./-]\d)"
 )
@@ -451,8 +490,9 @@ CARD_ISSUERS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ..
         (14, 15, 16, 17, 18, 19),
     ),
     ("jcb", (("3528", "3589"),), (16, 17, 18, 19)),
+    ("jcb-35", (("35", "35"),), (16,)),  # the whole 35 block, as issuers and test data use it
     ("jcb-legacy", (("2131", "2131"), ("1800", "1800")), (15,)),
-    ("maestro", (("50", "50"), ("56", "69")), (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("maestro", (("50", "50"), ("56", "69"), ("0604", "0604")), (12, 13, 14, 15, 16, 17, 18, 19)),
     ("unionpay", (("62", "62"), ("81", "81")), (14, 15, 16, 17, 18, 19)),
     ("mir", (("2200", "2204"),), (16, 17, 18, 19)),
     (
@@ -497,6 +537,14 @@ def _digits(text: str) -> str:
 
 def _strip_extension(text: str) -> str:
     return re.split(r"\s?(?:x|ext\.?|extension|#)\s?\d", text, maxsplit=1)[0]
+
+
+class PrefilterRoots:
+    """A pattern recognizer whose patterns each match only where one of ``prefilter_roots``
+    matches: the pre-filter searches the (fewer, cheaper) roots instead of every pattern.
+    Soundness is the recognizer's promise (see :func:`_address_patterns`), checked by a test."""
+
+    prefilter_roots: tuple[str, ...] = ()
 
 
 def _possible(phonenumbers: Any, number: Any) -> bool:
@@ -583,11 +631,15 @@ def kfm_recognizers() -> list[Any]:
                 return False
             return None
 
-    address = PatternRecognizer(
+    class StreetAddressRecognizer(PrefilterRoots, PatternRecognizer):
+        """Street addresses of many countries (see the module docstring)."""
+
+    forms = _address_patterns()
+    address = StreetAddressRecognizer(
         supported_entity="STREET_ADDRESS",
         name="StreetAddressRecognizer",
         supported_language="en",
-        patterns=[Pattern(name, rx, score) for name, rx, score in _address_patterns()],
+        patterns=[Pattern(name, rx, score) for name, rx, score, _ in forms],
         context=[
             "address",
             "street",
@@ -677,6 +729,7 @@ def kfm_recognizers() -> list[Any]:
         context=phone_words,
         regions=NO_TRUNK_REGIONS,
     )
+    address.prefilter_roots = tuple(dict.fromkeys(root for *_, root in forms))
     shaped_phone = PhoneShapeRecognizer(
         supported_entity="PHONE_NUMBER",
         name="PhoneShapeRecognizer",

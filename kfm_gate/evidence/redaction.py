@@ -36,6 +36,7 @@ from typing import Any
 
 from kfm_gate.context import GateContext, ViewFile
 from kfm_gate.errors import InputError, KfmGateError, ObligationError
+from kfm_gate.evidence.ner import NER_ENTITIES
 from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, Analyses, ExactAnalysis, run_analyses
 from kfm_gate.evidence.recognizers import context_words_for_column
 from kfm_gate.evidence.tables import (
@@ -112,7 +113,7 @@ class RedactionEngine:
         ):
             raise ObligationError(f"{ob.code}: params.entities must be a list of entity types")
         analyses = run_analyses(ctx, self.ner)
-        wanted = self._entities(analyses, entities)
+        wanted, unavailable = self._entities(analyses, entities)
         redactor = _Redactor(analyses, wanted, self.score_threshold, limits)
         files = []
         seen_columns: set[str] = set()
@@ -150,6 +151,7 @@ class RedactionEngine:
             "engine": type(self).__name__,
             "applied": True,
             "entities": sorted(wanted),
+            "entities_not_looked_for": unavailable,
             "columns": sorted(columns),
             "missing_columns": sorted(set(columns) - seen_columns),
             "files": files,
@@ -158,19 +160,25 @@ class RedactionEngine:
         }
 
     @staticmethod
-    def _entities(analyses: Analyses, entities: list[str] | None) -> frozenset[str]:
-        supported: set[str] = set()
-        for engine in analyses.engines:
-            supported.update(engine.analyzer.get_supported_entities(language="en"))
+    def _entities(
+        analyses: Analyses, entities: list[str] | None
+    ) -> tuple[frozenset[str], list[str]]:
+        """``(types to redact, NER types asked for that no model can find here)``.
+
+        The NER types (PERSON, LOCATION) are known even without a model: nothing finds them
+        then (the PII scan neither), and the report says so. Any other unknown type fails.
+        """
+        supported = analyses.supported_entities()
         if entities is None:
-            return frozenset(supported - KEPT_BY_DEFAULT)
-        unknown = sorted(set(entities) - supported)
+            return frozenset(supported - KEPT_BY_DEFAULT), []
+        unavailable = sorted((set(entities) - supported) & set(NER_ENTITIES))
+        unknown = sorted(set(entities) - supported - set(NER_ENTITIES))
         if unknown:
             raise ObligationError(
                 f"params.entities names types no detector finds: {unknown}; "
-                f"known: {sorted(supported)}"
+                f"known: {sorted(supported | set(NER_ENTITIES))}"
             )
-        return frozenset(entities)
+        return frozenset(entities) - set(unavailable), unavailable
 
 
 class _Redactor:
@@ -201,7 +209,7 @@ class _Redactor:
         cache_key = (which, tuple(context), value)
         if cache_key in self.cache:
             return self.cache[cache_key]
-        exact: ExactAnalysis = self.analyses.engines[which]
+        exact: ExactAnalysis = self.analyses.engine(which)
         text = value
         spans: dict[str, int] = {}
         for _ in range(MAX_PASSES):

@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: entity types labelled in the corpus (the scan's other types are not labelled)
 LABELLED = (
@@ -817,3 +818,72 @@ def score(
             if any(g[0] == entity and _overlap((start, end), (g[1], g[2])) for g in case.spans):
                 s.tp_pred += 1
     return scores
+
+
+# ---------------------------------------------------------------------------------------------
+# predictions: the scanner's fast path, its plain Presidio path, and stock Presidio
+
+Spans = list[tuple[str, int, int]]
+
+
+def predict_fast(exact: Any, cases: Sequence[Case], threshold: float) -> list[Spans]:
+    """Spans the fast path (``ExactAnalysis``: pre-filter, raw results once, then scoring)
+    reports for each case, read as a free-text cell without column context."""
+    out: list[Spans] = []
+    for case in cases:
+        raw = exact.raw(case.text)
+        results = [] if raw is None else exact.results(case.text, raw, [], threshold)
+        out.append(sorted((r.entity_type, r.start, r.end) for r in results))
+    return out
+
+
+def predict_plain(analyzer: Any, cases: Sequence[Case], threshold: float) -> list[Spans]:
+    """Spans ``AnalyzerEngine.analyze`` reports for each case (URL-in-e-mail hits dropped, as
+    on every path of the scan)."""
+    from kfm_gate.evidence.recognizers import clean_results
+
+    out: list[Spans] = []
+    for case in cases:
+        results = analyzer.analyze(
+            text=case.text, language="en", context=[], score_threshold=threshold
+        )
+        results = clean_results(case.text, results)
+        out.append(sorted((r.entity_type, r.start, r.end) for r in results))
+    return out
+
+
+def stock_analyzer(ner_package: str | None = None) -> Any:
+    """Presidio as it comes: its default recognizers and regions; with ``ner_package``, its
+    default spaCy NER configuration around that (already installed) pipeline."""
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    import presidio_analyzer
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import (
+        NerModelConfiguration,
+        NlpEngineProvider,
+        SpacyNlpEngine,
+    )
+
+    if ner_package is None:
+        nlp: Any = NlpEngineProvider(
+            nlp_configuration={
+                "nlp_engine_name": "no_op",
+                "models": [{"lang_code": "en", "model_name": "no_op"}],
+            }
+        ).create_engine()
+    else:
+        from kfm_gate.evidence.ner import load_ner
+
+        conf_path = Path(presidio_analyzer.__file__).with_name("conf") / "default.yaml"
+        conf = yaml.safe_load(conf_path.read_text(encoding="utf-8"))
+        nlp = SpacyNlpEngine(
+            models=[{"lang_code": "en", "model_name": ner_package}],
+            ner_model_configuration=NerModelConfiguration(**conf["ner_model_configuration"]),
+        )
+        nlp.nlp = {"en": load_ner(ner_package)[0]}
+    return AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
