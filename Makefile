@@ -33,7 +33,7 @@ $(SCHEMA_CODE): $(STAMP) kfm_gate/catalog/schemacode.py $(wildcard kfm_gate/spec
 NER_STAMP := $(VENV)/.ner-installed
 $(NER_STAMP): $(STAMP) requirements-ner.txt
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-ner.txt
-	$(BIN)/python -m kfm_gate.evidence.ner
+	$(BIN)/python -c 'import sys; from kfm_gate.evidence.ner import main; sys.exit(main())'
 	@touch $(NER_STAMP)
 
 ner: $(NER_STAMP)

@@ -183,7 +183,8 @@ def describe() -> dict[str, Any]:
     return model.to_json()
 
 
-if __name__ == "__main__":  # `make ner`: show that the model is there and loads offline
+def main() -> int:
+    """``make ner``: print the model found and show that it loads offline; 2 when it does not."""
     import json
     import sys
 
@@ -191,4 +192,5 @@ if __name__ == "__main__":  # `make ner`: show that the model is there and loads
         print(json.dumps(describe(), indent=2))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0

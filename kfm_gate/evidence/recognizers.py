@@ -699,44 +699,58 @@ def kfm_recognizers() -> list[Any]:
         ],
         context=phone_words,
     )
-    bare_phone = BareNanpRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="BareNanpPhoneRecognizer",
-        supported_language="en",
-        patterns=[Pattern("North American number without separators", US_PHONE_BARE_REGEX, 0.3)],
-        context=phone_words,
-    )
-    intl_phone = InternationalPhoneRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="InternationalPhoneRecognizer",
-        supported_language="en",
-        patterns=[Pattern("phone with country code (+, 00, 011)", INTL_PHONE_REGEX, 0.7)],
-        context=phone_words,
-    )
-    national_phone = NationalPhoneRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="NationalPhoneRecognizer",
-        supported_language="en",
-        patterns=[Pattern("national phone with trunk 0", NATIONAL_PHONE_REGEX, 0.5)],
-        context=phone_words,
-        regions=TRUNK_ZERO_REGIONS,
-    )
-    grouped_phone = NationalPhoneRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="GroupedNationalPhoneRecognizer",
-        supported_language="en",
-        patterns=[Pattern("grouped national phone without trunk", NATIONAL_NO_TRUNK_REGEX, 0.3)],
-        context=phone_words,
-        regions=NO_TRUNK_REGIONS,
-    )
+
+    def phone(cls: Any, name: str, pattern: str, regex_: str, score: float, **kw: Any) -> Any:
+        return cls(
+            supported_entity="PHONE_NUMBER",
+            name=name,
+            supported_language="en",
+            patterns=[Pattern(pattern, regex_, score)],
+            context=phone_words,
+            **kw,
+        )
+
     address.prefilter_roots = tuple(dict.fromkeys(root for *_, root in forms))
-    shaped_phone = PhoneShapeRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="PhoneShapeRecognizer",
-        supported_language="en",
-        patterns=[Pattern("phone-shaped digits (context needed)", PHONE_SHAPE_REGEX, 0.3)],
-        context=phone_words,
-    )
+    phones = [
+        us_phone,
+        phone(
+            BareNanpRecognizer,
+            "BareNanpPhoneRecognizer",
+            "North American number without separators",
+            US_PHONE_BARE_REGEX,
+            0.3,
+        ),
+        phone(
+            InternationalPhoneRecognizer,
+            "InternationalPhoneRecognizer",
+            "phone with country code (+, 00, 011)",
+            INTL_PHONE_REGEX,
+            0.7,
+        ),
+        phone(
+            NationalPhoneRecognizer,
+            "NationalPhoneRecognizer",
+            "national phone with trunk 0",
+            NATIONAL_PHONE_REGEX,
+            0.5,
+            regions=TRUNK_ZERO_REGIONS,
+        ),
+        phone(
+            NationalPhoneRecognizer,
+            "GroupedNationalPhoneRecognizer",
+            "grouped national phone without trunk",
+            NATIONAL_NO_TRUNK_REGEX,
+            0.3,
+            regions=NO_TRUNK_REGIONS,
+        ),
+        phone(
+            PhoneShapeRecognizer,
+            "PhoneShapeRecognizer",
+            "phone-shaped digits (context needed)",
+            PHONE_SHAPE_REGEX,
+            0.3,
+        ),
+    ]
     card = PaymentCardRecognizer(
         supported_entity="CREDIT_CARD",
         name="PaymentCardRecognizer",
@@ -770,7 +784,6 @@ def kfm_recognizers() -> list[Any]:
         context=["driver", "license", "licence", "dl", "kdor", "kansas", "permit", "lic"],
         global_regex_flags=case_sensitive,
     )
-    phones = [us_phone, bare_phone, intl_phone, national_phone, grouped_phone, shaped_phone]
     return [address, *phones, card, licence]
 
 

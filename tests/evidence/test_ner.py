@@ -27,7 +27,7 @@ from kfm_gate.evidence.pii import (
     scan_frame_reference,
 )
 from kfm_gate.evidence.recognizers import build_analyzer
-from tests.evidence.conftest import REPO
+from tests.evidence.conftest import REPO, redact_obligation
 from tests.evidence.pii_corpus import CASES, predict_fast
 
 NER_PACKAGE = ner.find_ner_package()
@@ -221,14 +221,8 @@ def test_ner_never_hides_a_pattern_finding(with_ner: Any) -> None:
 
 def _redact_person(make_ctx: Callable[..., GateContext], ner: bool | None) -> dict[str, Any]:
     from kfm_gate.evidence.redaction import RedactionEngine
-    from kfm_gate.models import Obligation
 
-    ob = Obligation(
-        code="REDACT_FREE_TEXT",
-        kind="redact",
-        params={"columns": ["notes"], "entities": ["EMAIL_ADDRESS", "PERSON"]},
-        rule="pii.redact_free_text",
-    )
+    ob = redact_obligation(columns=["notes"], entities=["EMAIL_ADDRESS", "PERSON"])
     ctx = make_ctx({"t.csv": NOTES}, dataset="historic_sites", obligations=[ob])
     report = RedactionEngine(ner=ner).apply(ctx, (ob,))["applied"][0]
     report["public"] = ctx.files[0].public.read_text(encoding="utf-8")

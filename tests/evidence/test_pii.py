@@ -28,7 +28,7 @@ from kfm_gate.evidence.pii import (
 )
 from kfm_gate.evidence.recognizers import build_analyzer, context_words_for_column
 from kfm_gate.evidence.tables import load_table
-from tests.evidence.conftest import REPO, seeded_sites, to_csv
+from tests.evidence.conftest import REPO, scan_in_two_processes, seeded_sites, to_csv
 
 ENTITIES = ["EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER"]
 
@@ -123,19 +123,10 @@ def test_fast_scan_equals_plain_cell_by_cell(analyzer: Any, seeded: Any, tmp_pat
 def test_fast_scan_with_two_processes_is_identical(
     analyzer: Any, seeded: Any, tmp_path: Path
 ) -> None:
-    import kfm_gate.evidence.pii as pii
-
     rows, _ = seeded
     path = tmp_path / "t.csv"
     path.write_text(to_csv(rows), encoding="utf-8")
-    frame = load_table(path)
-    one, _ = scan_frame(frame, analyzer=analyzer, workers=1)
-    old = pii.PARALLEL_MIN_VALUES
-    pii.PARALLEL_MIN_VALUES = 10
-    try:
-        two, _ = scan_frame(frame, analyzer=analyzer, workers=2)
-    finally:
-        pii.PARALLEL_MIN_VALUES = old
+    one, two = scan_in_two_processes(load_table(path), analyzer)
     assert one == two
 
 

@@ -8,7 +8,6 @@ column with missing values was skipped as numeric.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -19,13 +18,11 @@ import pytest
 
 from kfm_gate.context import GateContext
 from kfm_gate.errors import CollectorError, InputError
-from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
-from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
+from kfm_gate.evidence import PiiCollector, RedactionEngine
 from kfm_gate.evidence.pii import scan_frame, scan_frame_reference, scan_text_file
 from kfm_gate.evidence.recognizers import build_analyzer
 from kfm_gate.evidence.tables import TableLimits, cell_parts, load_table, render_path
-from kfm_gate.gate import build_gate
-from kfm_gate.models import Obligation
+from tests.evidence.conftest import evidence_gate, redact_obligation, scan_in_two_processes
 from tests.helpers import SITES, dump, make_request, scratch_repo
 
 EMAIL = "jane.roe@example.org"
@@ -208,8 +205,6 @@ def test_csv_header_and_json_log_lines(analyzer: Any, tmp_path: Path) -> None:
 def test_fast_scan_equals_plain_scan_on_nested_cells_in_two_processes(
     analyzer: Any, tmp_path: Path
 ) -> None:
-    import kfm_gate.evidence.pii as pii
-
     props = []
     for i in range(300):
         notes: Any = {"contact": [f"n{i % 7}", f"{i:03d}-555-0142" if i % 5 == 0 else "none"]}
@@ -217,15 +212,8 @@ def test_fast_scan_equals_plain_scan_on_nested_cells_in_two_processes(
             notes = {f"owner{i % 3}@example.org": {"since": 1900 + i % 50}}
         props.append({"site": f"s{i % 40}", "notes": notes, "n": i})
     frame = load_table(_geojson(tmp_path, props))
-    plain = scan_frame_reference(frame, analyzer=analyzer)
-    one, _ = scan_frame(frame, analyzer=analyzer, workers=1)
-    old = pii.PARALLEL_MIN_VALUES
-    pii.PARALLEL_MIN_VALUES = 10
-    try:
-        two, _ = scan_frame(frame, analyzer=analyzer, workers=2)
-    finally:
-        pii.PARALLEL_MIN_VALUES = old
-    assert one == two == plain
+    one, two = scan_in_two_processes(frame, analyzer)
+    assert one == two == scan_frame_reference(frame, analyzer=analyzer)
     assert ("notes", "EMAIL_ADDRESS", "key") in one
     assert ("notes", "PHONE_NUMBER", "value") in one
 
@@ -267,12 +255,7 @@ def test_redaction_reaches_nested_values_and_keys(make_ctx: Callable[..., GateCo
         "<EMAIL_ADDRESS>": "a key that is already taken",
     }
     content = _sites(lambda props: props[0].update({"notes": nested}))
-    ob = Obligation(
-        code="REDACT_FREE_TEXT",
-        kind="redact",
-        params={"columns": ["notes"], "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER"]},
-        rule="pii.redact_free_text",
-    )
+    ob = redact_obligation(columns=["notes"], entities=["EMAIL_ADDRESS", "PHONE_NUMBER"])
     ctx = make_ctx({"sites.geojson": content}, dataset="historic_sites", obligations=[ob])
     before = PiiCollector(ner=False).collect(ctx).data["counts_by_type"]
     assert before == {"EMAIL_ADDRESS": 2, "PHONE_NUMBER": 1}
@@ -290,29 +273,11 @@ def test_redaction_reaches_nested_values_and_keys(make_ctx: Callable[..., GateCo
     _no_value_in(json.dumps(report))
 
 
-AS_OF = dt.date(2026, 11, 25)
-
-
-def _gate(root: Path) -> Any:
-    return build_gate(
-        root,
-        as_of=AS_OF,
-        aoi_ids=frozenset({"ks-county-20045"}),
-        collectors=(
-            ChecksumCollector(),
-            PlacementCollector(),
-            QualityCollector(process=False),
-            PiiCollector(ner=False),
-            SecretsCollector(),
-        ),
-        obligation_engines=(RedactionEngine(ner=False),),
-    )
-
-
 def _decide(tmp_path: Path, content: bytes) -> Any:
     tmp_path.mkdir(parents=True, exist_ok=True)
     root = scratch_repo(tmp_path)
-    return _gate(root).evaluate(dump(make_request(root, content=content))).decision
+    gate = evidence_gate(root, quality_process=False)
+    return gate.evaluate(dump(make_request(root, content=content))).decision
 
 
 def test_gate_denies_an_email_used_as_a_property_name(tmp_path: Path) -> None:
