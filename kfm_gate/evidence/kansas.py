@@ -19,9 +19,12 @@ plain ``AnalyzerEngine.analyze`` all agree:
   Section 3``, ``County Road 350``, ``CR 12``, ``K-10``, ``US-56``, ``I-70`` or a Kansas
   Smithsonian trinomial (``14RY401``) is dropped; an address with its own house number
   (``1832 County Road 350``) is kept.
-- **A place named after a person is not a person.** A NER ``PERSON`` or ``LOCATION`` inside
-  a listed name (``Fort Hays``, ``Riley County``), or a ``PERSON`` followed by a site word
-  (``the Hollis Homestead``, ``Keller's Mill``) or after ``Fort``/``Camp``/``Mount``.
+- **A place named after a person is not a person.** A NER ``PERSON`` inside a listed name of
+  several words (``Fort Hays``, ``Riley County``) or equal to a nation's name, followed by a
+  site word or holding one (``the Hollis Homestead``, ``Keller's Mill``) or after
+  ``Fort``/``Camp``/``Mount``; a NER ``LOCATION`` inside a listed historic site (trail, fort,
+  mission, landmark) or a nation's name before a word for people (``Delaware students``).
+  Towns, counties, rivers and the state stay locations.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ from typing import Any
 
 #: the list of Kansas names (its origin and licence: README.md beside it)
 PLACES_FILE = Path(__file__).with_name("data") / "kansas_places.json"
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 
 #: a year of Kansas history, as it stands before a name (1500-2039)
 YEAR = r"(?:1[5-9]\d\d|20[0-3]\d)"
@@ -55,154 +63,24 @@ ARCHIVE_GUARDED = frozenset(
     }
 )
 #: words after which a number is a museum or archive identifier
-ARCHIVE_WORDS = frozenset(
-    [
-        "accession",
-        "accessions",
-        "accessioned",
-        "acc",
-        "accn",
-        "catalog",
-        "catalogue",
-        "catalogued",
-        "cat",
-        "box",
-        "boxes",
-        "folder",
-        "folders",
-        "fldr",
-        "fol",
-        "item",
-        "items",
-        "object",
-        "obj",
-        "specimen",
-        "negative",
-        "neg",
-        "photograph",
-        "slide",
-        "reel",
-        "frame",
-        "plate",
-        "sheet",
-        "series",
-        "rg",
-        "collection",
-        "coll",
-        "ms",
-        "mss",
-        "manuscript",
-        "shelf",
-        "drawer",
-        "cabinet",
-        "ref",
-        "reference",
-        "nrhp",
-        "khri",
-        "inventory",
-        "inv",
-        "lot",
-        "trinomial",
-        "plat",
-        "deed",
-        "book",
-        "page",
-        "vol",
-        "volume",
-    ]
+ARCHIVE_WORDS = _words(
+    """acc accession accessioned accessions accn book box boxes cabinet cat catalog catalogue
+    catalogued coll collection deed drawer fldr fol folder folders frame inv inventory item
+    items khri lot manuscript ms mss neg negative nrhp obj object page photograph plat plate
+    reel ref reference rg series sheet shelf slide specimen trinomial vol volume"""
 )
 #: words that introduce a year (``in 1858``, ``built 1885``)
-DATE_WORDS = frozenset(
-    [
-        "in",
-        "since",
-        "until",
-        "till",
-        "by",
-        "circa",
-        "ca",
-        "c",
-        "before",
-        "after",
-        "during",
-        "from",
-        "of",
-        "the",
-        "built",
-        "erected",
-        "established",
-        "founded",
-        "abandoned",
-        "moved",
-        "burned",
-        "rebuilt",
-        "opened",
-        "closed",
-        "dated",
-        "surveyed",
-        "platted",
-        "recorded",
-        "about",
-        "around",
-        "early",
-        "late",
-        "mid",
-    ]
+DATE_WORDS = _words(
+    """abandoned about after around before built burned by c ca circa closed dated during early
+    erected established founded from in late mid moved of opened platted rebuilt recorded
+    since surveyed the till until"""
 )
 #: words after a name that make it the name of a site (``Hollis Homestead``)
-SITE_WORDS = frozenset(
-    [
-        "homestead",
-        "mill",
-        "mills",
-        "post",
-        "school",
-        "schoolhouse",
-        "church",
-        "chapel",
-        "cemetery",
-        "graveyard",
-        "depot",
-        "station",
-        "ranch",
-        "farm",
-        "store",
-        "house",
-        "cabin",
-        "barn",
-        "bridge",
-        "crossing",
-        "ford",
-        "ferry",
-        "spring",
-        "springs",
-        "creek",
-        "mound",
-        "mounds",
-        "rock",
-        "hall",
-        "hotel",
-        "mission",
-        "trail",
-        "road",
-        "site",
-        "village",
-        "township",
-        "quarry",
-        "mine",
-        "kiln",
-        "dugout",
-        "well",
-        "grove",
-        "hill",
-        "cave",
-        "tavern",
-        "inn",
-        "claim",
-        "place",
-        "addition",
-        "park",
-    ]
+SITE_WORDS = _words(
+    """addition barn bridge cabin cave cemetery chapel church claim creek crossing depot dugout
+    farm ferry ford graveyard grove hall hill homestead hotel house inn kiln mill mills mine
+    mission mound mounds park place post quarry ranch road rock school schoolhouse site
+    spring springs station store tavern township trail village well"""
 )
 #: words before a person-like name that make it a place (``Fort Osborne``)
 PLACE_PREFIXES = frozenset({"fort", "camp", "mount", "mt", "lake", "cantonment"})
@@ -214,10 +92,11 @@ _NUM = r"\d{1,3}(?:\s*[1-4]/[1-4])?"
 _PLSS = re.compile(
     r"(?:"
     # township and range, with an optional section: T12S R20E S14, T. 12 S., R. 20 E., Sec. 14
-    r"\bT\.?\s?\d{1,3}\s?[NS]\.?,?\s*R\.?\s?\d{1,3}\s?[EW]\.?"
-    r"(?:,?\s*(?:S|Sec|Sect|Section)\.?\s?\d{1,2})?"
-    # section first: Sec. 14, T12S, R20E
-    r"|\b(?:S|Sec|Sect|Section)\.?\s?\d{1,2},?\s*T\.?\s?\d{1,3}\s?[NS]\.?,?\s*R\.?\s?\d{1,3}\s?[EW]\.?"
+    r"\bT\.?\s?\d{1,3}\s?[NS]\.?[-,\s]*R\.?\s?\d{1,3}\s?[EW]\.?"
+    r"(?:[-,\s]*(?:S|Sec|Sect|Section)\.?\s?\d{1,2})?"
+    # section first: Sec. 14, T12S, R20E; S14-T12S-R20E
+    r"|\b(?:S|Sec|Sect|Section)\.?\s?\d{1,2}[-,\s]*T\.?\s?\d{1,3}\s?[NS]\.?[-,\s]*"
+    r"R\.?\s?\d{1,3}\s?[EW]\.?"
     # written out: Township 12 South, Range 20 East
     r"|\bTownship\s+\d{1,3}\s+(?:North|South),?\s+Range\s+\d{1,3}\s+(?:East|West)"
     # aliquot parts: NE 1/4 of the SW 1/4 of Section 3; SW1/4 Sec. 14
@@ -266,50 +145,28 @@ def _overlaps(start: int, end: int, spans: Iterable[Span]) -> bool:
 
 
 #: words of roads and boxes that make a person-like span the name of a way (Follow Highway)
-WAY_WORDS = frozenset(
-    [
-        "highway",
-        "hwy",
-        "road",
-        "rd",
-        "street",
-        "st",
-        "avenue",
-        "ave",
-        "route",
-        "rte",
-        "box",
-        "suite",
-        "apt",
-        "boulevard",
-        "blvd",
-        "lane",
-        "drive",
-        "trail",
-    ]
+WAY_WORDS = _words(
+    """apt ave avenue blvd boulevard box drive highway hwy lane rd road route rte st street
+    suite trail"""
 )
-#: site words that are not also common surnames (Hill, Hall, Ford, Park, Wells are): inside a
+#: site words that are not also common surnames (Hill, Hall, Ford, Mills, Church are): inside a
 #: person-like span they make it a place (Bergman Mill, Keller Trading Post)
-SITE_WORDS_IN_NAME = WAY_WORDS | (
-    SITE_WORDS
-    - frozenset(
-        [
-            "hill",
-            "hall",
-            "ford",
-            "park",
-            "well",
-            "wells",
-            "rock",
-            "house",
-            "post",
-            "place",
-            "spring",
-        ]
-    )
+_SURNAME_LIKE = frozenset(
+    {"hill", "hall", "ford", "park", "well", "wells", "rock", "house", "post", "place", "spring"}
+    | {"mills", "ferry", "church"}
 )
+SITE_WORDS_IN_NAME = WAY_WORDS | (SITE_WORDS - _SURNAME_LIKE)
 #: kinds of names whose one-word mentions are never a person (a nation, not a surname)
 _NOT_PERSONS = ("nation",)
+#: kinds of names that are historic sites, not places people live at: a NER LOCATION inside
+#: one is dropped (towns, counties, rivers and the state stay locations)
+_SITE_KINDS = ("trail", "fort", "mission", "place")
+#: words after a nation's name that make it the people, not a place (Delaware students)
+PEOPLE_WORDS = frozenset(
+    {"students", "children", "people", "nation", "nations", "tribe", "tribes", "band", "bands"}
+    | {"village", "villages", "mission", "agency", "reserve", "reservation", "chief", "chiefs"}
+    | {"families", "family", "allotment", "allotments", "town"}
+)
 
 
 class KansasGuard:
@@ -320,6 +177,7 @@ class KansasGuard:
 
     def __init__(self, names: Mapping[str, Sequence[str]], digest: str = "") -> None:
         self._not_persons = frozenset(n for k in _NOT_PERSONS for n in names.get(k, ()))
+        self._sites = frozenset(n for k in _SITE_KINDS for n in names.get(k, ()))
         every = sorted({n for group in names.values() for n in group}, key=lambda n: (-len(n), n))
         self.count = len(every)
         self.digest = digest
@@ -379,8 +237,14 @@ class KansasGuard:
         for m in self._mentions.finditer(text):
             if m.start() <= start + lead and end <= m.end():
                 name = m.group(0)
-                if entity == "LOCATION" or " " in name or name in self._not_persons:
+                if entity == "PERSON" and (" " in name or name in self._not_persons):
                     return "kansas_place_name"
+                if entity == "LOCATION" and name in self._sites:
+                    return "kansas_historic_site"
+                if entity == "LOCATION" and name in self._not_persons:
+                    after = _WORD.findall(text[m.end() :])[:1]
+                    if after and after[0].lower() in PEOPLE_WORDS:
+                        return "nation_name"
         if entity != "PERSON":
             return None
         after = _WORD.findall(re.sub(r"^(?:'s|\u2019s|s')", "", text[end:]))[:1]

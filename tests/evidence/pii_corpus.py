@@ -456,7 +456,7 @@ OTHER_TEMPLATES = [
     ("US_SSN", "social security number [[US_SSN|{}]]"),
     ("IBAN_CODE", "Transfer the grant to [[IBAN_CODE|{}]]."),
     ("IP_ADDRESS", "Login from [[IP_ADDRESS|{}]] was blocked."),
-    ("US_DRIVER_LICENSE", "Kansas driver's license [[US_DRIVER_LICENSE|{}]]"),
+    ("US_DRIVER_LICENSE", "[[LOCATION|Kansas]] driver's license [[US_DRIVER_LICENSE|{}]]"),
 ]
 
 
@@ -468,7 +468,7 @@ PERSON_SENTENCES = [
     "Interview with [[PERSON|John Whitaker]] recorded by the survey team.",
     "The farm was sold to [[PERSON|Henry Lindquist]] and his wife.",
     "[[PERSON|Greta Sorensen]] asks to be called before anyone visits.",
-    "Letter from [[PERSON|Maria Ortega]] to her sister in Dodge City.",
+    "Letter from [[PERSON|Maria Ortega]] to her sister in [[LOCATION|Dodge City]].",
     "Photographs lent by [[PERSON|Robert Osborne]].",
     "The current owner, [[PERSON|Ann Marsh]], granted access.",
     "According to [[PERSON|Walter Pruitt]], the well was filled in 1941.",
@@ -532,11 +532,21 @@ PERSON_SENTENCES = [
     "[[PERSON|Anders Nilsson]] homesteaded the claim in 1871.",
     "[[PERSON|Wojciech Kowalski]] signed the petition.",
     "[[PERSON|Eleanor Roosevelt]] visited the camp in 1938.",
-    "[[PERSON|Amelia Earhart]] was born in Atchison.",
-    "[[PERSON|Dwight Eisenhower]] grew up in Abilene.",
+    "[[PERSON|Amelia Earhart]] was born in [[LOCATION|Atchison]].",
+    "[[PERSON|Dwight Eisenhower]] grew up in [[LOCATION|Abilene]].",
 ]
 
 LOCATION_SENTENCES = [
+    # Kansas towns, counties and rivers are places (the guard keeps them), historic sites in
+    # the same sentences are not labelled (the guard drops them)
+    "Stone quarried near [[LOCATION|Cottonwood Falls]] and hauled to [[LOCATION|Topeka]].",
+    "The trail left [[LOCATION|Council Grove]] for Diamond Spring.",
+    "Freight wagons ran from [[LOCATION|Leavenworth]] to Fort Riley.",
+    "Emigrants camped at Alcove Spring before crossing the [[LOCATION|Big Blue River]].",
+    "Cattle drives ended at [[LOCATION|Abilene]] and later [[LOCATION|Dodge City]].",
+    "Territorial capital briefly at [[LOCATION|Lecompton]].",
+    "[[LOCATION|Riley County]] historical society moved the cabin.",
+    "[[LOCATION|Nicodemus]] township hall, 1939.",
     "She moved to [[LOCATION|Chicago]] after the war.",
     "Letters arrived from [[LOCATION|Sweden]] every Christmas.",
     "The family came from [[LOCATION|Hesse]] by way of [[LOCATION|New York]].",
@@ -580,8 +590,10 @@ KANSAS_NEGATIVES = [
     "Built 1889 Union School, closed 1946.",
     "The 1872 Atchison, Topeka and Santa Fe Railway depot burned in 1910.",
     "Ruts of the 1849 California Trail near Alcove Spring.",
-    "Herds on the 1874 Western Trail passed west of Dodge City.",
+    "Herds on the 1874 Western Trail passed west of the river crossing.",
     # forts, places, sites named after people
+    "The Carrington Schoolhouse bell is at the museum.",
+    "Stroud's Mill race still holds water in spring.",
     "Fort Larned trading post, rebuilt 1868.",
     "Fort Hays blockhouse and guardhouse remain.",
     "Fort Scott officers' row, restored.",
@@ -604,12 +616,17 @@ KANSAS_NEGATIVES = [
     "Lone Elm campground on the trail.",
     "Pawnee Rock, where travelers carved their names.",
     "Shawnee Mission north building, 1845.",
-    "Kaw Mission school building, Council Grove.",
+    "Kaw Mission school building, stone, 1851.",
     "Hollenberg Station, the only unaltered Pony Express station.",
-    "Nicodemus township hall, 1939.",
+    "The township hall, 1939, replaced the dugout church.",
     "Visited Fort Riley and the First Territorial Capitol.",
     "Blue Mound overlooks the Wakarusa valley.",
     # museum and archive identifiers
+    "Accession 1998.112.4-6, three buttons from the parade ground.",
+    "Catalog number 20061103 refers to the 2006 excavation season.",
+    "Photograph 1915.8.33 shows the depot platform.",
+    "Box 7, folders 12-14, survey correspondence of 1938.",
+    "Inventory no. 44812390 on the back of the frame.",
     "Accession 20110304 saved in box 4.",
     "Catalog no. 12345678, checked 2021.",
     "Accession number 1987.045.0012, catalogued by volunteers.",
@@ -632,6 +649,8 @@ KANSAS_NEGATIVES = [
     "Plat book 12, page 345.",
     "Deed book 45, page 234, filed 1884.",
     # PLSS legal descriptions and county roads
+    "S14-T12S-R20E, NW corner.",
+    "E 1/2 of the NE 1/4, Section 22, Township 4 South, Range 17 West.",
     "T12S R20E S14",
     "SW1/4 of Sec. 14, T12S, R20E, 6th P.M.",
     "NE 1/4 of the SW 1/4 of Section 3, T15S, R5W.",
@@ -646,6 +665,8 @@ KANSAS_NEGATIVES = [
     "Follow Highway 24 west to Road P.",
     "On Co. Rd. 21 past the cattle guard.",
     # 555 numbers that are not phone numbers, and other numbers of the records
+    "Burial 555-A beside the fence row.",
+    "Feature 555 is a refuse pit, 1.2 m deep.",
     "Grave 555 in the county poor farm cemetery.",
     "555 acres were patented in 1869.",
     "The marker sits 555 feet from the fence corner.",
@@ -677,17 +698,12 @@ KANSAS_NEGATIVES = [
     "About 1880 Swedish settlers built the church.",
     "Dugout in use circa 1875-1880.",
     "Rebuilt after 1923 on the old foundation.",
-    # place names in sentences (not personal data)
-    "Stone quarried near Cottonwood Falls and hauled to Topeka.",
-    "The trail left Council Grove for Diamond Spring.",
-    "Freight wagons ran from Leavenworth to Fort Riley.",
-    "Emigrants camped at Alcove Spring before crossing the Big Blue River.",
-    "Cattle drives ended at Abilene and later Dodge City.",
-    "Territorial capital briefly at Lecompton.",
-    "Salt from the Rock Saline traded along the Smoky Hill River.",
-    "Riley County historical society moved the cabin.",
+    # sites and nations named in sentences
+    "Visited Fort Riley and the First Territorial Capitol.",
+    "The trail left Pawnee Rock for the Cimarron Crossing.",
     "Flint Hills pasture, never plowed.",
     "The mission served Shawnee and Delaware students.",
+    "Kaw villages stood along the river bottoms.",
 ]
 
 GENERAL_NEGATIVES = [

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kfm_gate.context import GateContext
 from kfm_gate.errors import CollectorError, InputError
@@ -304,3 +306,47 @@ def test_gate_allows_nested_pii_the_redaction_removed(tmp_path: Path) -> None:
     nested = {"contact": ["ask at the farm", f"call {PHONE}"], "by": OTHER_EMAIL}
     decision = _decide(tmp_path / "b", _sites(lambda props: props[0].update({"notes": nested})))
     assert decision.outcome == "allow", (decision.error, decision.violations)
+
+
+# -------------------------------------------------------------------------------------------
+# any shape: random properties with an e-mail planted somewhere (key or leaf)
+
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=False, width=32),
+    st.text(alphabet="abc XYZ-12.", max_size=12),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.text(alphabet="abkz_", min_size=1, max_size=6), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.dictionaries(st.sampled_from(["a", "b", "notes"]), _VALUES), min_size=1, max_size=5
+    ),
+    where=st.sampled_from(["leaf", "key", "list"]),
+)
+def test_any_shape_is_scanned_exactly_and_the_planted_email_is_found(
+    analyzer: Any, rows: list[dict[str, Any]], where: str
+) -> None:
+    import pandas as pd
+
+    planted = {"leaf": {"x": EMAIL}, "key": {EMAIL: 1}, "list": [1, None, EMAIL]}[where]
+    rows = [dict(r) for r in rows]
+    rows[-1]["notes"] = {"deep": [rows[-1].get("notes"), planted]}
+    frame = pd.DataFrame.from_records(rows).astype(object)
+    frame = frame.where(frame.notna(), None)
+    found, _ = scan_frame(frame, analyzer=analyzer, workers=1)
+    assert found == scan_frame_reference(frame, analyzer=analyzer)
+    part = "key" if where == "key" else "value"
+    assert found[("notes", "EMAIL_ADDRESS", part)].cells >= 1
+    _no_value_in(json.dumps([str(k) for k in found] + [str(v) for v in found.values()]))
