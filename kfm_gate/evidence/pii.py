@@ -48,18 +48,33 @@ from typing import TYPE_CHECKING, Any
 
 from kfm_gate.context import GateContext, memo_file
 from kfm_gate.errors import CollectorError, ConfigError, InputError, KfmGateError
+from kfm_gate.evidence.ner import (
+    INSTALL_HINT,
+    NER_ENTITIES,
+    NerModel,
+    find_ner_package,
+    load_ner,
+    require_ner_package,
+)
 from kfm_gate.evidence.recognizers import (
+    PrefilterRoots,
     build_analyzer,
     clean_results,
     context_words_for_column,
-    detect_ner_model,
     detector_names,
+    guard_description,
 )
 from kfm_gate.evidence.tables import (
+    CellPart,
     TableLimits,
+    cell_parts,
+    factorize_cells,
+    is_nested,
     is_text_artifact,
     iter_text_lines,
+    leaf_text,
     load_view_table,
+    render_path,
     table_kind,
 )
 from kfm_gate.models import EvidenceSection
@@ -230,13 +245,19 @@ def build_prefilter(analyzer: AnalyzerEngine) -> Prefilter:
         patterns = getattr(recognizer, "patterns", None)
         if pattern_only and patterns:
             flags = getattr(recognizer, "global_regex_flags", 0)
-            compiled = [regex.compile(p.regex, flags=flags) for p in patterns]
+            # a recognizer may declare roots: fewer expressions, one matching wherever each
+            # of its patterns does (PrefilterRoots); else every pattern is searched
+            if isinstance(recognizer, PrefilterRoots) and recognizer.prefilter_roots:
+                expressions = list(recognizer.prefilter_roots)
+            else:
+                expressions = [p.regex for p in patterns]
+            compiled = [regex.compile(e, flags=flags) for e in expressions]
 
             def pattern_test(v: str, c: list[Any] = compiled) -> bool:
                 return any(p.search(v) for p in c)
 
-            own = [necessary_syntax(p.regex, flags) for p in patterns]
-            shortest = min(min_width(p.regex, flags) for p in patterns)
+            own = [necessary_syntax(e, flags) for e in expressions]
+            shortest = min(min_width(e, flags) for e in expressions)
             needs.extend(own)
             widths.append(shortest)
             checks.append(_Check(entities, pattern_test, index, necessary_test(own, shortest)))
@@ -407,17 +428,141 @@ def exact_analysis(analyzer: AnalyzerEngine, ctx: GateContext | None = None) -> 
     return found
 
 
+# ---------------------------------------------------------------------------------------------
+# NER per column (the council's choice)
+
+
+class Analyses:
+    """Which analysis reads which column: patterns everywhere, NER too where the council says.
+
+    The NER analysis (the analyzer with the spaCy recognizer) reads the columns in
+    ``ner_columns``; every other column, every key and every text artifact is read by
+    ``patterns``. It is given ready (``ner``) or built on first use (``load_ner``, so that a
+    partition without those columns never loads the model). :attr:`ner_model` describes the
+    model that ran; :attr:`ner_status` says whether and why not: ``ran``, ``columns_absent``
+    (none of the files has a NER column), ``no_columns`` (the council names none for the
+    dataset), ``not_installed`` or ``off``.
+    """
+
+    def __init__(
+        self,
+        patterns: ExactAnalysis,
+        ner: ExactAnalysis | None = None,
+        ner_columns: frozenset[str] = frozenset(),
+        *,
+        load_ner: Callable[[], tuple[ExactAnalysis, NerModel]] | None = None,
+        status: str = "off",
+    ) -> None:
+        self.patterns = patterns
+        self.ner_columns = frozenset(ner_columns)
+        self._ner = ner
+        self._load = load_ner
+        self._model: NerModel | None = None
+        self._status = status
+
+    @property
+    def has_ner(self) -> bool:
+        return self._ner is not None or self._load is not None
+
+    def index_for(self, column: str | None) -> int:
+        """0 = patterns, 1 = NER (see :meth:`engine`)."""
+        return 1 if self.has_ner and column in self.ner_columns else 0
+
+    def engine(self, which: int) -> ExactAnalysis:
+        """The analysis ``which`` (:meth:`index_for`); the NER one is built on first use."""
+        if which == 0:
+            return self.patterns
+        if self._ner is None:
+            if self._load is None:
+                raise ConfigError("no NER analysis is configured for this scan")
+            self._ner, self._model = self._load()
+        return self._ner
+
+    def engines(self, *, ner: bool) -> tuple[ExactAnalysis, ...]:
+        return (self.patterns, self.engine(1)) if ner else (self.patterns,)
+
+    @property
+    def ner_model(self) -> NerModel | None:
+        return self._model
+
+    @property
+    def ner_status(self) -> str:
+        if self._ner is not None:
+            return "ran"
+        return "columns_absent" if self._load is not None else self._status
+
+    def supported_entities(self) -> set[str]:
+        found = set(self.patterns.analyzer.get_supported_entities(language="en"))
+        return found | set(NER_ENTITIES) if self.has_ner else found
+
+    def detectors(self) -> list[str]:
+        names = set(detector_names(self.patterns.analyzer))
+        if self._ner is not None:
+            names.update(detector_names(self._ner.analyzer))
+        return sorted(names)
+
+
+def load_ner_columns(policy_dir: Path, dataset: str) -> frozenset[str]:
+    """The columns of ``dataset`` the council has read with NER (``ner_columns`` in
+    ``<policy_dir>/data/pii.json``); empty when none. A malformed entry is an InputError."""
+    path = policy_dir / IDENTIFIER_POLICY_FILE
+    if not path.is_file():
+        return frozenset()
+    where = f"{IDENTIFIER_POLICY_FILE.as_posix()}: "
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{where}cannot be read as JSON ({err})") from err
+    by_dataset = doc.get("ner_columns", {}) if isinstance(doc, dict) else None
+    if not isinstance(by_dataset, dict):
+        raise InputError(f"{where}ner_columns must map dataset -> [column, ...]")
+    columns = by_dataset.get(dataset, [])
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
+        raise InputError(f"{where}ner_columns[{dataset!r}] must be a list of column names")
+    return frozenset(columns)
+
+
+def run_analyses(ctx: GateContext, ner: bool | None = None) -> Analyses:
+    """The run's :class:`Analyses` (shared by the redaction engine and the PII collector).
+
+    ``ner``: ``False`` patterns only; ``None`` NER on the council's ``ner_columns`` when a
+    model is installed; ``True`` the same, but a missing model is a :class:`ConfigError`
+    (with the install hint) when the council asks for NER columns.
+    """
+    columns = memo_file(
+        ctx.memo,
+        f"ner_columns|{ctx.request.dataset}",
+        ctx.policies / IDENTIFIER_POLICY_FILE,
+        lambda: load_ner_columns(ctx.policies, ctx.request.dataset),
+    )
+    patterns = exact_analysis(build_analyzer(ner=False), ctx)
+    if ner is False:
+        return Analyses(patterns, ner_columns=columns, status="off")
+    package = require_ner_package() if ner else find_ner_package()
+    if not columns:
+        return Analyses(patterns, status="no_columns")
+    if package is None:
+        return Analyses(patterns, ner_columns=columns, status="not_installed")
+    found = package
+
+    def load() -> tuple[ExactAnalysis, NerModel]:
+        analyzer = build_analyzer(ner=True)
+        return exact_analysis(analyzer, ctx), load_ner(found)[1]
+
+    return Analyses(patterns, ner_columns=columns, load_ner=load)
+
+
 @dataclass
 class _WorkerState:
-    exact: ExactAnalysis
+    exacts: tuple[ExactAnalysis, ...]
     threshold: float
     contexts: list[list[str]]
 
 
 _STATE: _WorkerState | None = None
 
-#: one distinct value and the contexts (indexes) of the columns it appears in
-Item = tuple[str, tuple[int, ...]]
+#: one distinct (analysis, value) and the contexts (indexes) it is scored in
+Item = tuple[int, str, tuple[int, ...]]
 
 
 def _analyze_items(items: Sequence[Item]) -> list[tuple[Hits | None, ...]]:
@@ -425,15 +570,15 @@ def _analyze_items(items: Sequence[Item]) -> list[tuple[Hits | None, ...]]:
     state = _STATE
     assert state is not None, "worker state is set before the pool starts"
     out: list[tuple[Hits | None, ...]] = []
-    for value, context_indexes in items:
-        raw = state.exact.raw(value)
+    for which, value, context_indexes in items:
+        exact = state.exacts[which]
+        raw = exact.raw(value)
         if raw is None:
             out.append((None,) * len(context_indexes))
             continue
         out.append(
             tuple(
-                state.exact.score(value, raw, state.contexts[c], state.threshold)
-                for c in context_indexes
+                exact.score(value, raw, state.contexts[c], state.threshold) for c in context_indexes
             )
         )
     return out
@@ -562,37 +707,138 @@ class ScanStats:
     columns_skipped: list[str] = field(default_factory=list)
     #: per column with a declared identifier pattern: cells not analyzed (counted in ``cells``)
     identifier_cells_skipped: dict[str, int] = field(default_factory=dict)
+    #: cells holding an object or an array (their keys and leaves are analyzed)
+    nested_cells: int = 0
+    #: column names analyzed (a column name can hold personal data too)
+    keys_scanned: int = 0
 
 
-#: ``{(column, entity_type): (cells, max_score, rows)}``
-Findings = dict[tuple[str | None, str], tuple[int, float, tuple[int, ...]]]
+@dataclass(frozen=True)
+class Finding:
+    """Where one entity type was found in one column: counts, rows and paths, never values."""
+
+    cells: int
+    max_score: float
+    rows: tuple[int, ...]  # the first ROWS_KEPT rows (0-based)
+    paths: tuple[str, ...] = ()  # the first ROWS_KEPT distinct paths (``notes.contact[2]``)
+
+
+#: ``{(column label, entity_type, part): Finding}``; ``part`` says where the text sits: the
+#: cell's value or a leaf below it (``value``), a key inside the cell (``key``), or the column
+#: name itself (``column_name``). A column whose name holds personal data is labelled
+#: ``<key#i>`` (its position), never by its name
+Findings = dict[tuple[str | None, str, str], Finding]
 
 
 def text_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """(columns that can hold text, columns that cannot: numbers, booleans, dates)."""
+    """(columns that can hold text, columns that cannot: booleans, dates, fractions).
+
+    Integer columns are scanned (a phone number or card stored as a number); a float column is
+    scanned when it holds an integral value (read as an integer, ``7855550142.0``).
+    """
+    import numpy as np
     import pandas as pd
 
-    scanned, skipped = [], []
+    scanned: list[str] = []
+    skipped: list[str] = []
     for column in frame.columns:
         dtype = frame[column].dtype
         if (
-            pd.api.types.is_numeric_dtype(dtype)
-            or pd.api.types.is_bool_dtype(dtype)
+            pd.api.types.is_bool_dtype(dtype)
             or pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype)
             or isinstance(dtype, pd.PeriodDtype)
         ):
             skipped.append(str(column))
+        elif pd.api.types.is_float_dtype(dtype):
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            integral = np.isfinite(values) & (values == np.floor(values))
+            (scanned if bool(integral.any()) else skipped).append(str(column))
         else:
             scanned.append(str(column))
     return scanned, skipped
 
 
-def _as_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+def _part_words(base: list[str], part: CellPart) -> list[str]:
+    """Context words of a text in a cell: the column's, then the keys above it."""
+    path = part.path[:-1] if part.is_key else part.path
+    extra = [w for seg in path if isinstance(seg, tuple) for w in context_words_for_column(seg[0])]
+    return base + extra if extra else base
+
+
+def _cell_texts(
+    value: Any, column: str, identifier: re.Pattern[str] | None, limits: TableLimits
+) -> tuple[list[CellPart], bool, bool]:
+    """``(parts, present, declared)`` of one cell: the texts to analyze, whether the cell holds
+    text at all, and whether it is a declared identifier (then nothing is analyzed)."""
+    if is_nested(value):
+        parts = cell_parts(value, limits, f"column {column!r}: ")
+        return parts, bool(parts), False
+    text = leaf_text(value)
+    if text is None:
+        return [], False, False
+    if identifier is not None and is_declared_identifier(identifier, text, column):
+        return [], True, True
+    return [CellPart((), text)], True, False
+
+
+class _Aggregate:
+    """Findings of one column from the hits of its cells (shared by the fast and plain scans)."""
+
+    def __init__(self) -> None:
+        self.best: dict[tuple[str, str], dict[int, float]] = {}  # (entity, part) -> code -> score
+        self.paths: dict[tuple[str, str], set[tuple[Any, ...]]] = {}
+
+    def add(self, code: int, part: CellPart, hits: Hits | None) -> None:
+        kind = "key" if part.is_key else "value"
+        for entity, score in hits or ():
+            slot = self.best.setdefault((entity, kind), {})
+            slot[code] = max(score, slot.get(code, 0.0))
+            self.paths.setdefault((entity, kind), set()).add(part.path)
+
+    def findings(
+        self, label: str, codes: Any, counts: Any, hidden: frozenset[str]
+    ) -> dict[tuple[str | None, str, str], Finding]:
+        import numpy as np
+
+        out: dict[tuple[str | None, str, str], Finding] = {}
+        for (entity, kind), code_scores in self.best.items():
+            wanted = np.fromiter(code_scores, dtype=np.int64)
+            rows = np.flatnonzero(np.isin(codes, wanted))[:ROWS_KEPT]
+            paths = sorted({render_path(label, p, hidden) for p in self.paths[(entity, kind)]})
+            out[(label, entity, kind)] = Finding(
+                int(counts[wanted].sum()),
+                max(code_scores.values()),
+                tuple(int(r) for r in rows),
+                tuple(paths[:ROWS_KEPT]),
+            )
+        return out
+
+
+def _hidden_keys(parts_hits: Iterable[tuple[CellPart, Hits | None]]) -> set[str]:
+    return {part.text for part, hits in parts_hits if part.is_key and hits}
+
+
+def _column_labels(frame: pd.DataFrame, column_hits: Mapping[str, Hits | None]) -> dict[str, str]:
+    """Each column's name as evidence shows it: ``<key#i>`` when the name itself holds PII."""
+    return {
+        str(c): (f"<key#{i}>" if column_hits.get(str(c)) else str(c))
+        for i, c in enumerate(frame.columns)
+    }
+
+
+def _column_name_findings(
+    column_hits: Mapping[str, Hits | None], labels: Mapping[str, str]
+) -> dict[tuple[str | None, str, str], Finding]:
+    out: dict[tuple[str | None, str, str], Finding] = {}
+    for column, hits in column_hits.items():
+        best: dict[str, float] = {}
+        for entity, score in hits or ():
+            best[entity] = max(score, best.get(entity, 0.0))
+        for entity, score in best.items():
+            label = labels[column]
+            out[(label, entity, "column_name")] = Finding(1, score, (), (label,))
+    return out
 
 
 def scan_frame(
@@ -606,95 +852,115 @@ def scan_frame(
     contexts: dict[str, list[str]] | None = None,
     identifiers: Mapping[str, re.Pattern[str]] | None = None,
     exact: ExactAnalysis | None = None,
+    analyses: Analyses | None = None,
+    limits: TableLimits | None = None,
+    keys: bool = True,
 ) -> tuple[Findings, ScanStats]:
     """Exact PII scan of ``frame`` (see the module docstring).
 
-    ``identifiers`` (``{column: pattern}``, see :func:`load_identifier_patterns`): cells of those
-    columns that are declared identifiers are counted but not analyzed. ``exact``: the run's
-    :class:`ExactAnalysis` of ``analyzer`` (see :func:`exact_analysis`).
+    Every text is looked at: string cells, integral numbers, the keys and leaves of cells that
+    hold objects or arrays (paths such as ``notes.contact[2]``), and (``keys``) the column
+    names. ``identifiers`` (``{column: pattern}``, see :func:`load_identifier_patterns`): cells
+    of those columns that are declared identifiers are counted but not analyzed.
+    ``analyses``: which analysis reads which column (NER per column, :func:`run_analyses`);
+    without it, ``exact`` (the run's :class:`ExactAnalysis` of ``analyzer``) reads every column.
     """
     import numpy as np
-    import pandas as pd
 
-    engine = analyzer if analyzer is not None else build_analyzer()
-    pre = prefilter if prefilter is not None else prefilter_for(engine)
+    lim = limits or TableLimits()
+    if analyses is None:
+        engine = analyzer if analyzer is not None else build_analyzer()
+        pre = prefilter if prefilter is not None else prefilter_for(engine)
+        if exact is None or exact.analyzer is not engine or exact.prefilter is not pre:
+            exact = ExactAnalysis(engine, pre)
+        analyses = Analyses(exact)
     scanned, skipped = text_columns(frame)
     if columns is not None:
         skipped += [c for c in scanned if c not in columns]
         scanned = [c for c in scanned if c in columns]
-    stats = ScanStats(columns_scanned=scanned, columns_skipped=sorted(skipped))
+    state = _WorkerState((), float(score_threshold), [])
 
-    context_list: list[list[str]] = []
-    item_of: dict[str, int] = {}  # distinct text -> index in ``values``
-    values: list[str] = []
-    value_contexts: list[dict[int, int]] = []  # per value: context index -> position
-    per_column: list[tuple[str, Any, list[tuple[int, int]]]] = []  # (value, position) per unique
+    context_of: dict[tuple[str, ...], int] = {}
+    item_of: dict[tuple[int, str], int] = {}  # (analysis, distinct text) -> index in ``items``
+    items: list[tuple[int, str]] = []
+    value_contexts: list[dict[int, int]] = []  # per item: context index -> position
+
+    def slot(which: int, text: str, words: list[str]) -> tuple[int, int]:
+        key = tuple(words)
+        context = context_of.get(key)
+        if context is None:
+            context = context_of[key] = len(state.contexts)
+            state.contexts.append(list(words))
+        item = item_of.get((which, text))
+        if item is None:
+            item = item_of[(which, text)] = len(items)
+            items.append((which, text))
+            value_contexts.append({})
+        positions = value_contexts[item]
+        return item, positions.setdefault(context, len(positions))
+
+    # the column names (keys of the table) are texts too, read with the patterns
+    name_slots = {c: slot(0, c, []) for c in scanned if keys and c.strip()}
+
+    stats = ScanStats()
+    per_column: list[tuple[str, Any, list[list[tuple[CellPart, int, int]]]]] = []
     for column in scanned:
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-        context_index = len(context_list)
-        words = (contexts or {}).get(column)
-        context_list.append(words if words is not None else context_words_for_column(column))
-        pattern = (identifiers or {}).get(column)
-        index_of_unique: list[tuple[int, int]] = []
-        present: list[bool] = []  # per unique: a text cell (analyzed or a declared identifier)
-        declared: list[bool] = []  # per unique: a declared identifier, not analyzed
+        codes, uniques = factorize_cells(frame[column])
+        which = analyses.index_for(column)
+        words_given = (contexts or {}).get(column)
+        base = words_given if words_given is not None else context_words_for_column(column)
+        identifier = (identifiers or {}).get(column)
+        entries: list[list[tuple[CellPart, int, int]]] = []
+        present: list[bool] = []
+        declared: list[bool] = []
+        nested: list[bool] = []
         for value in uniques:
-            text = _as_text(value)
-            if text is None:
-                index_of_unique.append((-1, -1))
-                present.append(False)
-                declared.append(False)
-                continue
-            present.append(True)
-            if pattern is not None and is_declared_identifier(pattern, text, column):
-                index_of_unique.append((-1, -1))
-                declared.append(True)
-                continue
-            declared.append(False)
-            item = item_of.get(text)
-            if item is None:
-                item = item_of[text] = len(values)
-                values.append(text)
-                value_contexts.append({})
-            positions = value_contexts[item]
-            position = positions.setdefault(context_index, len(positions))
-            index_of_unique.append((item, position))
+            parts, has_text, is_declared = _cell_texts(value, column, identifier, lim)
+            present.append(has_text)
+            declared.append(is_declared)
+            nested.append(is_nested(value))
+            entries.append([(p, *slot(which, p.text, _part_words(base, p))) for p in parts])
         valid = codes >= 0
         if len(present):
             stats.cells += int(np.asarray(present, dtype=bool)[codes[valid]].sum())
-        if pattern is not None:
-            skipped = np.asarray(declared, dtype=bool)[codes[valid]]
-            stats.identifier_cells_skipped[column] = int(skipped.sum())
-        per_column.append((column, codes, index_of_unique))
-    stats.unique_values = sum(len(p) for p in value_contexts)
+            stats.nested_cells += int(np.asarray(nested, dtype=bool)[codes[valid]].sum())
+        if identifier is not None:
+            counted = np.asarray(declared, dtype=bool)[codes[valid]] if len(declared) else []
+            stats.identifier_cells_skipped[column] = int(np.sum(counted))
+        per_column.append((column, codes, entries))
+    stats.unique_values = sum(len(p) for p in value_contexts) - len(name_slots)
+    stats.keys_scanned = len(name_slots)
 
-    items: list[Item] = [(v, tuple(value_contexts[i])) for i, v in enumerate(values)]
-    if exact is None or exact.analyzer is not engine or exact.prefilter is not pre:
-        exact = ExactAnalysis(engine, pre)
-    state = _WorkerState(exact, float(score_threshold), context_list)
-    hits = _run_items(items, state, _workers(workers))
+    state.exacts = analyses.engines(ner=any(which == 1 for which, _ in items))
+    work: list[Item] = [
+        (which, text, tuple(value_contexts[i])) for i, (which, text) in enumerate(items)
+    ]
+    hits = _run_items(work, state, _workers(workers))
     stats.analyzed_values = sum(1 for per in hits for h in per if h is not None)
 
-    findings: Findings = {}
-    for column, codes, index_of_unique in per_column:
-        by_entity: dict[str, dict[int, float]] = {}
-        for code, (item, position) in enumerate(index_of_unique):
-            if item < 0:
-                continue
-            for entity, score in hits[item][position] or ():
-                best = by_entity.setdefault(entity, {})
-                best[code] = max(score, best.get(code, 0.0))
-        if not by_entity:
-            continue
-        counts = np.bincount(codes[codes >= 0], minlength=len(index_of_unique))
-        for entity, code_scores in by_entity.items():
-            wanted = np.fromiter(code_scores, dtype=np.int64)
-            rows = np.flatnonzero(np.isin(codes, wanted))[:ROWS_KEPT]
-            findings[(column, entity)] = (
-                int(counts[wanted].sum()),
-                max(code_scores.values()),
-                tuple(int(r) for r in rows),
-            )
+    def hits_of(item: int, position: int) -> Hits | None:
+        return hits[item][position]
+
+    column_hits = {c: hits_of(*s) for c, s in name_slots.items()}
+    labels = _column_labels(frame, column_hits)
+    hidden = frozenset(
+        part.text
+        for _, _, entries in per_column
+        for cell in entries
+        for part, item, position in cell
+        if part.is_key and hits_of(item, position)
+    )
+    findings: Findings = _column_name_findings(column_hits, labels)
+    for column, codes, entries in per_column:
+        agg = _Aggregate()
+        for code, cell in enumerate(entries):
+            for part, item, position in cell:
+                agg.add(code, part, hits_of(item, position))
+        if agg.best:
+            counts = np.bincount(codes[codes >= 0], minlength=len(entries))
+            findings.update(agg.findings(labels[column], codes, counts, hidden))
+    stats.columns_scanned = [labels[c] for c in scanned]
+    stats.columns_skipped = sorted(labels.get(c, c) for c in skipped)
     return findings, stats
 
 
@@ -705,35 +971,58 @@ def scan_frame_reference(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     columns: Sequence[str] | None = None,
     identifiers: Mapping[str, re.Pattern[str]] | None = None,
+    ner_analyzer: AnalyzerEngine | None = None,
+    ner_columns: Iterable[str] = (),
+    limits: TableLimits | None = None,
+    keys: bool = True,
 ) -> Findings:
-    """The plain scan: ``AnalyzerEngine.analyze`` on every cell, no de-duplication, no filter.
+    """The plain scan: ``AnalyzerEngine.analyze`` on every text of every cell, no
+    de-duplication, no filter; ``ner_analyzer`` reads the ``ner_columns``.
 
-    Cells that are declared ``identifiers`` (checked cell by cell) are not analyzed, as in
-    :func:`scan_frame`.
+    Reads the same texts as :func:`scan_frame` (cells, keys and leaves of nested cells, column
+    names) and skips the same declared ``identifiers`` (checked cell by cell).
     """
+    import numpy as np
+
+    lim = limits or TableLimits()
     engine = analyzer if analyzer is not None else build_analyzer()
+    wanted = frozenset(ner_columns) if ner_analyzer is not None else frozenset()
     scanned, _ = text_columns(frame)
     if columns is not None:
         scanned = [c for c in scanned if c in columns]
-    acc: dict[tuple[str | None, str], tuple[int, float, list[int]]] = {}
+    column_hits: dict[str, Hits | None] = {
+        c: analyze_value(engine, c, [], score_threshold) for c in scanned if keys and c.strip()
+    }
+    labels = _column_labels(frame, column_hits)
+    per_column = []
     for column in scanned:
-        context = context_words_for_column(column)
-        pattern = (identifiers or {}).get(column)
-        for row, value in enumerate(frame[column].tolist()):
-            text = _as_text(value)
-            if text is None:
-                continue
-            if pattern is not None and is_declared_identifier(pattern, text, column):
-                continue
-            best: dict[str, float] = {}
-            for entity, score in analyze_value(engine, text, context, score_threshold):
-                best[entity] = max(score, best.get(entity, 0.0))
-            for entity, score in best.items():
-                cells, top, rows = acc.get((column, entity), (0, 0.0, []))
-                if len(rows) < ROWS_KEPT:
-                    rows.append(row)
-                acc[(column, entity)] = (cells + 1, max(top, score), rows)
-    return {k: (c, s, tuple(r)) for k, (c, s, r) in acc.items()}
+        use = ner_analyzer if column in wanted and ner_analyzer is not None else engine
+        base = context_words_for_column(column)
+        identifier = (identifiers or {}).get(column)
+        cells: list[list[tuple[CellPart, Hits]]] = []
+        for value in frame[column].tolist():
+            parts, _, _ = _cell_texts(value, column, identifier, lim)
+            cells.append(
+                [
+                    (p, analyze_value(use, p.text, _part_words(base, p), score_threshold))
+                    for p in parts
+                ]
+            )
+        per_column.append((column, cells))
+    hidden = frozenset(
+        text for _, cells in per_column for cell in cells for text in _hidden_keys(cell)
+    )
+    findings: Findings = _column_name_findings(column_hits, labels)
+    for column, cells in per_column:
+        agg = _Aggregate()
+        for row, cell in enumerate(cells):
+            for part, part_hits in cell:
+                agg.add(row, part, part_hits)
+        if agg.best:
+            codes = np.arange(len(cells), dtype=np.int64)
+            counts = np.ones(len(cells), dtype=np.int64)
+            findings.update(agg.findings(labels[column], codes, counts, hidden))
+    return findings
 
 
 _PREFILTERS: dict[int, tuple[AnalyzerEngine, Prefilter]] = {}
@@ -762,9 +1051,11 @@ def scan_text_file(
     analyzer: AnalyzerEngine | None = None,
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     limits: TableLimits | None = None,
+    exact: ExactAnalysis | None = None,
 ) -> list[dict[str, Any]]:
     """PII findings of a text artifact (run log, report), one line = one cell.
 
+    A line is read whole, so the keys and nested values of a JSON line are looked at too.
     Returns ``[{entity_type, line_count, max_score, lines[]}]`` sorted by type; no values.
     Raises :class:`~kfm_gate.errors.InputError` for binary, non-UTF-8 or over-long input.
     """
@@ -781,15 +1072,18 @@ def scan_text_file(
         score_threshold=score_threshold,
         workers=1,
         contexts={"text": []},
+        exact=exact,
+        limits=limits,
+        keys=False,
     )
     out = []
-    for (_, entity), (cells, score, rows) in sorted(findings.items(), key=lambda kv: kv[0][1]):
+    for (_, entity, _), found in sorted(findings.items(), key=lambda kv: kv[0][1]):
         out.append(
             {
                 "entity_type": entity,
-                "line_count": cells,
-                "max_score": round(score, 4),
-                "lines": [numbers[r] for r in rows],
+                "line_count": found.cells,
+                "max_score": round(found.max_score, 4),
+                "lines": [numbers[r] for r in found.rows],
             }
         )
     return out
@@ -802,12 +1096,14 @@ def scan_text_file(
 class PiiCollector:
     """Section ``pii``: Presidio findings on the public view (tables and text artifacts).
 
-    Settings: ``ner`` (``None`` = use a spaCy model if installed, ``True`` = require one,
-    ``False`` = patterns only), ``score_threshold`` (minimum score reported), ``workers``
-    (processes for large tables; default both cores), ``limits`` (file and cell size).
+    Settings: ``ner`` (``None`` = NER on the council's ``ner_columns`` if a model is
+    installed, ``True`` = a missing model fails the collector, ``False`` = patterns only),
+    ``score_threshold`` (minimum score reported; a result counts when its score is at or above
+    it), ``workers`` (processes for large tables; default both cores), ``limits`` (file, cell
+    and nesting size).
 
-    The council's identifier patterns for the request's dataset are read from
-    ``<policy_dir>/data/pii.json`` (``identifier_patterns``) at each collection.
+    The council's identifier patterns and NER columns for the request's dataset are read from
+    ``<policy_dir>/data/pii.json`` (``identifier_patterns``, ``ner_columns``) at each collection.
     """
 
     name = "pii"
@@ -831,39 +1127,47 @@ class PiiCollector:
         limits = self.limits or TableLimits.from_settings(ctx.settings)
         try:
             identifiers = identifier_patterns(ctx)
-            analyzer = build_analyzer(ner=self.ner)
-            exact = exact_analysis(analyzer, ctx)
-            ner_model = detect_ner_model() if self.ner is not False else None
+            analyses = run_analyses(ctx, self.ner)
             findings: list[dict[str, Any]] = []
             files: list[dict[str, Any]] = []
             total_cells = 0
             skipped = dict.fromkeys(identifiers, 0)
             for view in sorted(ctx.files, key=lambda f: f.relpath):
                 entry, file_findings, cells = self._scan_file(
-                    view.public, view, analyzer, limits, identifiers, exact, ctx.memo
+                    view.public, view, analyses, limits, identifiers, ctx.memo
                 )
                 files.append(entry)
                 findings.extend(file_findings)
                 total_cells += cells
                 for column, n in entry.get("identifier_cells_skipped", {}).items():
-                    skipped[column] += n
+                    skipped[column] = skipped.get(column, 0) + n
         except KfmGateError as err:
             raise CollectorError(f"pii: {err}") from err
         counts: dict[str, int] = {}
         for f in findings:
             counts[f["entity_type"]] = counts.get(f["entity_type"], 0) + f["cells"]
+        if analyses.ner_status == "not_installed":
+            ctx.log(
+                f"pii: NER columns {sorted(analyses.ner_columns)} read with patterns only: "
+                f"no NER model is installed; {INSTALL_HINT}"
+            )
         ctx.log(
             f"pii: {total_cells} cells scanned in {len(files)} file(s) "
             f"({sum(skipped.values())} declared identifier cells not analyzed), "
             f"{sum(counts.values())} cells with findings"
         )
+        model = analyses.ner_model
         return EvidenceSection(
             collector=type(self).__name__,
             data={
-                "detectors": detector_names(analyzer),
-                "ner": ner_model is not None,
-                "ner_model": ner_model,
+                "detectors": analyses.detectors(),
+                "guard": guard_description(),
+                "ner": model is not None,
+                "ner_status": analyses.ner_status,
+                "ner_model": model.to_json() if model is not None else None,
+                "ner_columns": sorted(analyses.ner_columns),
                 "score_threshold": self.score_threshold,
+                "threshold_rule": "score >= score_threshold",
                 "exact": True,
                 "counts_by_type": dict(sorted(counts.items())),
                 "findings": findings,
@@ -878,10 +1182,9 @@ class PiiCollector:
         self,
         path: Path,
         view: Any,
-        analyzer: AnalyzerEngine,
+        analyses: Analyses,
         limits: TableLimits,
         identifiers: Mapping[str, re.Pattern[str]],
-        exact: ExactAnalysis,
         memo: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         kind = table_kind(path, view.media_type)
@@ -889,17 +1192,19 @@ class PiiCollector:
             frame = load_view_table(memo, path, view.media_type, limits)
             found, stats = scan_frame(
                 frame,
-                analyzer=analyzer,
                 score_threshold=self.score_threshold,
                 workers=self.workers,
                 identifiers=identifiers,
-                exact=exact,
+                analyses=analyses,
+                limits=limits,
             )
             entry = {
                 "file": view.relpath,
                 "kind": kind,
                 "rows": len(frame),
                 "cells": stats.cells,
+                "nested_cells": stats.nested_cells,
+                "column_names_scanned": stats.keys_scanned,
                 "unique_values": stats.unique_values,
                 "analyzed_values": stats.analyzed_values,
                 "columns_scanned": stats.columns_scanned,
@@ -911,18 +1216,23 @@ class PiiCollector:
                     "entity_type": entity,
                     "file": view.relpath,
                     "column": column,
-                    "cells": cells,
-                    "max_score": round(score, 4),
-                    "rows": list(rows),
+                    "part": part,
+                    "cells": f.cells,
+                    "max_score": round(f.max_score, 4),
+                    "rows": list(f.rows),
+                    "paths": list(f.paths),
                 }
-                for (column, entity), (cells, score, rows) in sorted(
-                    found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+                for (column, entity, part), f in sorted(
+                    found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])
                 )
             ]
             return entry, out, stats.cells
         if is_text_artifact(path, view.media_type):
             lines = scan_text_file(
-                path, analyzer=analyzer, score_threshold=self.score_threshold, limits=limits
+                path,
+                score_threshold=self.score_threshold,
+                limits=limits,
+                exact=analyses.patterns,
             )
             entry = {"file": view.relpath, "kind": "text"}
             out = [
@@ -930,9 +1240,11 @@ class PiiCollector:
                     "entity_type": f["entity_type"],
                     "file": view.relpath,
                     "column": None,
+                    "part": "line",
                     "cells": f["line_count"],
                     "max_score": f["max_score"],
                     "rows": f["lines"],
+                    "paths": [],
                 }
                 for f in lines
             ]

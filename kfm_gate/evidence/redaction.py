@@ -14,6 +14,15 @@ cannot match and which the PII collector of the same run reuses for values left 
 value is analyzed again until nothing of the requested types is left (at most a few passes),
 so the re-scan of the public view comes back clean for those types. The report names files,
 columns and counts of cells and spans by type, never a value.
+
+A GeoJSON property may hold an object or an array: every key and every leaf below it is
+redacted too (a number that is a phone number becomes the redacted text; a key that holds
+personal data is renamed, ``<EMAIL_ADDRESS>``, ``<EMAIL_ADDRESS>#2`` if that name is taken),
+with the same context words as the scan (the column's, then the keys above), so that the scan
+finds nothing of the requested types there afterwards. Column names themselves are never
+rewritten: a column name that holds personal data stays a finding and the policy refuses the
+partition. Columns are read by the same analyses as the PII collector (NER on the council's
+``ner_columns`` when a model is installed).
 """
 
 from __future__ import annotations
@@ -23,23 +32,23 @@ import functools
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kfm_gate.context import GateContext, ViewFile
-from kfm_gate.errors import KfmGateError, ObligationError
-from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, ExactAnalysis, exact_analysis
-from kfm_gate.evidence.recognizers import build_analyzer, context_words_for_column
+from kfm_gate.errors import InputError, KfmGateError, ObligationError
+from kfm_gate.evidence.ner import NER_ENTITIES
+from kfm_gate.evidence.pii import DEFAULT_SCORE_THRESHOLD, Analyses, ExactAnalysis, run_analyses
+from kfm_gate.evidence.recognizers import context_words_for_column
 from kfm_gate.evidence.tables import (
     TableLimits,
     decode_text,
     is_text_artifact,
+    leaf_text,
+    parse_json,
     read_text,
     table_kind,
 )
 from kfm_gate.models import Obligation
-
-if TYPE_CHECKING:
-    from presidio_analyzer import AnalyzerEngine
 
 #: types left in place unless an obligation names them (historic dates are the data)
 KEPT_BY_DEFAULT = frozenset({"DATE_TIME"})
@@ -103,9 +112,9 @@ class RedactionEngine:
             not isinstance(entities, list) or not all(isinstance(e, str) for e in entities)
         ):
             raise ObligationError(f"{ob.code}: params.entities must be a list of entity types")
-        analyzer = build_analyzer(ner=self.ner)
-        wanted = self._entities(analyzer, entities)
-        redactor = _Redactor(exact_analysis(analyzer, ctx), wanted, self.score_threshold)
+        analyses = run_analyses(ctx, self.ner)
+        wanted, unavailable = self._entities(analyses, entities)
+        redactor = _Redactor(analyses, wanted, self.score_threshold, limits)
         files = []
         seen_columns: set[str] = set()
         for view in sorted(ctx.files, key=lambda f: f.relpath):
@@ -142,6 +151,7 @@ class RedactionEngine:
             "engine": type(self).__name__,
             "applied": True,
             "entities": sorted(wanted),
+            "entities_not_looked_for": unavailable,
             "columns": sorted(columns),
             "missing_columns": sorted(set(columns) - seen_columns),
             "files": files,
@@ -150,41 +160,63 @@ class RedactionEngine:
         }
 
     @staticmethod
-    def _entities(analyzer: AnalyzerEngine, entities: list[str] | None) -> frozenset[str]:
-        supported = set(analyzer.get_supported_entities(language="en"))
+    def _entities(
+        analyses: Analyses, entities: list[str] | None
+    ) -> tuple[frozenset[str], list[str]]:
+        """``(types to redact, NER types asked for that no model can find here)``.
+
+        The NER types (PERSON, LOCATION) are known even without a model: nothing finds them
+        then (the PII scan neither), and the report says so. Any other unknown type fails.
+        """
+        supported = analyses.supported_entities()
         if entities is None:
-            return frozenset(supported - KEPT_BY_DEFAULT)
-        unknown = sorted(set(entities) - supported)
+            return frozenset(supported - KEPT_BY_DEFAULT), []
+        unavailable = sorted((set(entities) - supported) & set(NER_ENTITIES))
+        unknown = sorted(set(entities) - supported - set(NER_ENTITIES))
         if unknown:
             raise ObligationError(
                 f"params.entities names types no detector finds: {unknown}; "
-                f"known: {sorted(supported)}"
+                f"known: {sorted(supported | set(NER_ENTITIES))}"
             )
-        return frozenset(entities)
+        return frozenset(entities) - set(unavailable), unavailable
 
 
 class _Redactor:
-    """Redacts one value (cached per column context and value)."""
+    """Redacts one value (cached per analysis, context and value)."""
 
-    def __init__(self, exact: ExactAnalysis, entities: frozenset[str], threshold: float):
-        self.exact = exact
+    def __init__(
+        self,
+        analyses: Analyses,
+        entities: frozenset[str],
+        threshold: float,
+        limits: TableLimits | None = None,
+    ) -> None:
+        self.analyses = analyses
         self.threshold = threshold
+        self.limits = limits or TableLimits()
         self.anonymizer: Any = _anonymizer()
         self.wanted = frozenset(entities)
-        self.cache: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
+        self.cache: dict[tuple[int, tuple[str, ...], str], tuple[str, dict[str, int]]] = {}
 
-    def redact(self, value: str, column: str | None) -> tuple[str, dict[str, int]]:
-        key = (column or "", value)
-        if key in self.cache:
-            return self.cache[key]
+    def redact(
+        self, value: str, column: str | None, keys: tuple[str, ...] = ()
+    ) -> tuple[str, dict[str, int]]:
+        """``value`` of ``column`` (below the object ``keys``, if nested), redacted."""
         context = context_words_for_column(column)
+        for key in keys:
+            context += context_words_for_column(key)
+        which = self.analyses.index_for(column)
+        cache_key = (which, tuple(context), value)
+        if cache_key in self.cache:
+            return self.cache[cache_key]
+        exact: ExactAnalysis = self.analyses.engine(which)
         text = value
         spans: dict[str, int] = {}
         for _ in range(MAX_PASSES):
-            raw = self.exact.raw(text)
+            raw = exact.raw(text)
             if raw is None:
                 break
-            results = self.exact.results(text, raw, context, self.threshold, self.wanted)
+            results = exact.results(text, raw, context, self.threshold, self.wanted)
             if not results:
                 break
             for r in results:
@@ -194,8 +226,59 @@ class _Redactor:
             raise ObligationError(
                 f"a value of column {column!r} still had findings after {MAX_PASSES} passes"
             )
-        self.cache[key] = (text, spans)
+        self.cache[cache_key] = (text, spans)
         return text, spans
+
+    def redact_cell(self, value: Any, column: str) -> tuple[Any, dict[str, int]]:
+        """A GeoJSON property value redacted: a string, a number read as text, or every key and
+        leaf of an object or array (the structure is kept)."""
+        spans: dict[str, int] = {}
+        new = self._walk(value, column, (), spans, 0)
+        return new, spans
+
+    def _walk(
+        self, value: Any, column: str, keys: tuple[str, ...], spans: dict[str, int], depth: int
+    ) -> Any:
+        if isinstance(value, dict):
+            self._depth(depth, column)
+            out: dict[str, Any] = {}
+            original = {str(k) for k in value}
+            for key, child in value.items():
+                name = str(key)
+                new_name, found = self.redact(name, column, keys) if name.strip() else (name, {})
+                _count(spans, found)
+                if found:  # a renamed key takes a name no other key of the object has
+                    new_name = _unique(new_name, original | set(out))
+                out[new_name] = self._walk(child, column, (*keys, name), spans, depth + 1)
+            return out
+        if isinstance(value, list):
+            self._depth(depth, column)
+            return [self._walk(v, column, keys, spans, depth + 1) for v in value]
+        text = leaf_text(value)
+        if text is None:
+            return value
+        new, found = self.redact(text, column, keys)
+        if not found:
+            return value
+        _count(spans, found)
+        return new
+
+    def _depth(self, depth: int, column: str) -> None:
+        if depth >= self.limits.max_depth:
+            raise InputError(
+                f"column {column!r}: a value is nested more than {self.limits.max_depth} levels "
+                "deep; flatten it or raise max_depth in the gate settings"
+            )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name#2``, ``name#3`` ... when an object already has that key."""
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}#{n}" in taken:
+        n += 1
+    return f"{name}#{n}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -259,10 +342,7 @@ def _redact_geojson(
     view: ViewFile, columns: list[str], redactor: _Redactor, limits: TableLimits
 ) -> dict[str, Any]:
     text = decode_text(view.public, view.public.read_bytes())
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ObligationError(f"{view.relpath}: is not valid JSON: {err.msg}") from err
+    doc = parse_json(view.public, text)
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
         raise ObligationError(f"{view.relpath}: expected a GeoJSON FeatureCollection")
@@ -274,15 +354,14 @@ def _redact_geojson(
         if not isinstance(props, dict):
             continue
         for name in columns:
-            value = props.get(name)
-            if name in props:
-                present.add(name)
-            if isinstance(value, str) and value:
-                new, found = redactor.redact(value, name)
-                if found:
-                    cells += 1
-                    _count(spans, found)
-                    props[name] = new
+            if name not in props:
+                continue
+            present.add(name)
+            new, found = redactor.redact_cell(props[name], name)
+            if found:
+                cells += 1
+                _count(spans, found)
+                props[name] = new
     if cells:
         _atomic_write(
             view.public, json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"

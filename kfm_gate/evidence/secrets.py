@@ -10,7 +10,10 @@ what provenance is made of.
 
 A finding is ``{type, file, line, column, count}``: for a text artifact ``line`` is the 1-based
 line and ``column`` the 1-based character of the first match; for a table ``line`` is the
-0-based data row and ``column`` the column name. Never the secret, nor a hash of it.
+0-based data row and ``column`` the column name, and ``path`` where in a cell holding an object
+or array the secret is (``extra.auth[0]``; every key and leaf is scanned). A column name that
+is itself a credential is a finding (``line`` null) and the column is shown as ``<key#i>``, its
+position; so is a key inside a cell. Never the secret, nor a hash of it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,13 @@ from kfm_gate.context import GateContext
 from kfm_gate.errors import CollectorError, KfmGateError
 from kfm_gate.evidence.tables import (
     TableLimits,
+    cell_parts,
+    factorize_cells,
+    is_nested,
     is_text_artifact,
     iter_text_lines,
     load_view_table,
+    render_path,
     table_kind,
 )
 from kfm_gate.models import EvidenceSection
@@ -253,44 +260,68 @@ def scan_table_file(
     scanned (the patterns are checked not to match credential shapes).
     """
     import numpy as np
-    import pandas as pd
 
     from kfm_gate.evidence.pii import is_declared_identifier
 
-    frame = load_view_table(memo, path, media_type, limits)
+    lim = limits or TableLimits()
+    frame = load_view_table(memo, path, media_type, lim)
+    file = label or str(path)
     findings: list[dict[str, Any]] = []
-    for column in frame.columns:
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-        pattern = (identifiers or {}).get(str(column))
+    names = [str(c) for c in frame.columns]
+    name_hits = {name: scan_text(name) for name in names}
+    labels = {n: (f"<key#{i}>" if name_hits[n] else n) for i, n in enumerate(names)}
+    for name in names:
+        for kind, n in sorted(Counter(k for k, _ in name_hits[name]).items()):
+            findings.append(
+                {"type": kind, "file": file, "line": None, "column": labels[name], "count": n}
+            )
+    for column, name in zip(frame.columns, names, strict=True):
+        codes, uniques = factorize_cells(frame[column])
+        pattern = (identifiers or {}).get(name)
         declared = np.zeros(len(uniques), dtype=bool)
-        hit_codes: dict[int, list[tuple[str, int]]] = {}
+        hit_codes: dict[int, tuple[Counter[str], list[tuple[Any, ...]]]] = {}
+        hidden: set[str] = set()
         for code, value in enumerate(uniques):
-            if isinstance(value, str) and value:
-                if pattern is not None and is_declared_identifier(pattern, value, str(column)):
+            if is_nested(value):
+                counts: Counter[str] = Counter()
+                where: list[tuple[Any, ...]] = []
+                for part in cell_parts(value, lim, f"column {labels[name]!r}: "):
+                    part_hits = scan_text(part.text)
+                    if part_hits:
+                        counts.update(k for k, _ in part_hits)
+                        where.append(part.path)
+                        if part.is_key:
+                            hidden.add(part.text)
+                if counts:
+                    hit_codes[code] = (counts, where)
+            elif isinstance(value, str) and value:
+                if pattern is not None and is_declared_identifier(pattern, value, name):
                     declared[code] = True
                     continue
                 hits = scan_text(value)
                 if hits:
-                    hit_codes[code] = hits
+                    hit_codes[code] = (Counter(k for k, _ in hits), [])
         if pattern is not None and skipped is not None:
             valid = codes >= 0
-            skipped[str(column)] = skipped.get(str(column), 0) + int(declared[codes[valid]].sum())
+            skipped[name] = skipped.get(name, 0) + int(declared[codes[valid]].sum())
         if not hit_codes:
             continue
         for row, code in enumerate(codes.tolist()):
-            cell_hits = hit_codes.get(code)
-            if not cell_hits:
+            cell = hit_codes.get(code)
+            if cell is None:
                 continue
-            for kind, n in sorted(Counter(k for k, _ in cell_hits).items()):
-                findings.append(
-                    {
-                        "type": kind,
-                        "file": label or str(path),
-                        "line": row,
-                        "column": str(column),
-                        "count": n,
-                    }
-                )
+            counts, where = cell
+            for kind, n in sorted(counts.items()):
+                finding: dict[str, Any] = {
+                    "type": kind,
+                    "file": file,
+                    "line": row,
+                    "column": labels[name],
+                    "count": n,
+                }
+                if where:
+                    finding["path"] = render_path(labels[name], where[0], frozenset(hidden))
+                findings.append(finding)
     return findings
 
 

@@ -15,6 +15,11 @@ Error messages carry row and column numbers, never cell content.
 CSV cells are kept as strings (``county_geoid`` ``"02001"`` stays a string); an empty field is
 missing (``None``). Collectors that need numbers convert the columns they know (the quality
 suite declares its column types).
+
+A GeoJSON property (or a Parquet struct or list) may hold an object or an array: the frame
+keeps it as one cell, and :func:`cell_parts` lists every key and every leaf below it with its
+path (``notes.contact[2]``) for the scans that must look inside. Nesting deeper than
+:attr:`TableLimits.max_depth` is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,19 +83,22 @@ class TableLimits:
 
     max_file_bytes: int = 1 << 30  # 1 GiB
     max_cell_chars: int = 1 << 20  # 1 Mi characters in one cell or one line
+    max_depth: int = 32  # objects and arrays nested in one cell (GeoJSON properties)
 
     @classmethod
     def from_settings(cls, settings: Any) -> TableLimits:
-        """Read ``max_file_bytes`` / ``max_cell_chars`` from a settings mapping, if present."""
+        """Read ``max_file_bytes`` / ``max_cell_chars`` / ``max_depth`` from a settings
+        mapping, if present."""
         defaults = cls()
         try:
             return cls(
                 max_file_bytes=int(settings.get("max_file_bytes", defaults.max_file_bytes)),
                 max_cell_chars=int(settings.get("max_cell_chars", defaults.max_cell_chars)),
+                max_depth=int(settings.get("max_depth", defaults.max_depth)),
             )
         except (TypeError, ValueError) as err:
             raise ConfigError(
-                f"size limits must be integers (max_file_bytes, max_cell_chars): {err}"
+                f"size limits must be integers (max_file_bytes, max_cell_chars, max_depth): {err}"
             ) from err
 
 
@@ -294,12 +303,7 @@ def _load_geojson(path: Path, lim: TableLimits, *, point_columns: bool = False) 
     text = decode_text(path, _read_bytes(path, lim))
     if not text.strip():
         raise InputError(f"{path}: the GeoJSON file is empty; expected a FeatureCollection")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-        ) from err
+    doc = parse_json(path, text)
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InputError(f"{path}: expected a GeoJSON FeatureCollection")
     features = doc.get("features")
@@ -343,3 +347,173 @@ def _check_cell_sizes(path: Path, frame: pd.DataFrame, lim: TableLimits) -> None
         if longest > limit:
             row = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) == longest)
             raise _cell_too_large(path, row, str(column), longest, limit)
+
+
+def parse_json(path: Path, text: str) -> Any:
+    """``json.loads`` with the errors of bad input as :class:`InputError` (nesting too deep
+    for the parser included)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path}: is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from err
+    except RecursionError as err:
+        raise InputError(
+            f"{path}: the JSON is nested too deeply to be read; flatten the properties"
+        ) from err
+
+
+# ---------------------------------------------------------------------------------------------
+# what a cell holds: its text, or every key and leaf of an object or array
+
+#: one step of a path below a column: an array index, or (key, position of the key in its object)
+Segment = int | tuple[str, int]
+
+
+@dataclass(frozen=True)
+class CellPart:
+    """A text in a cell: the cell itself, or a key or leaf below it (``path`` from the cell)."""
+
+    path: tuple[Segment, ...]
+    text: str
+    is_key: bool = False
+
+
+def leaf_text(value: Any) -> str | None:
+    """The text of a scalar cell or leaf, as a scan reads it; ``None`` when it holds none.
+
+    Strings (not blank), integers and integral floats (a phone number stored as a number,
+    ``7855550142.0`` read as ``"7855550142"``) have a text; booleans, missing values (``None``,
+    NaN), fractional numbers (a coordinate) and dates do not.
+    """
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return None
+    kind = type(value).__module__
+    if kind == "numpy":  # numpy scalars (Parquet, pandas): as the Python value
+        item = getattr(value, "item", None)
+        if callable(item):
+            return leaf_text(item())
+    return None
+
+
+def _children(value: Any) -> list[tuple[Segment, Any]] | None:
+    """``(segment, child)`` of an object or array, ``None`` for a scalar."""
+    if isinstance(value, Mapping):
+        return [((str(k), i), v) for i, (k, v) in enumerate(value.items())]
+    if isinstance(value, list | tuple):
+        return list(enumerate(value))
+    if type(value).__module__ == "numpy" and int(getattr(value, "ndim", 0)) > 0:
+        return list(enumerate(value.tolist()))
+    return None
+
+
+def is_nested(value: Any) -> bool:
+    """True for an object or an array (a cell whose texts are below it)."""
+    return _children(value) is not None
+
+
+def cell_parts(value: Any, limits: TableLimits | None = None, where: str = "") -> list[CellPart]:
+    """Every text of a cell, in document order: the cell's own text, or for an object or
+    array each key (``is_key``) and each leaf below it, with its path.
+
+    Raises :class:`InputError` (naming ``where``, never the value) when the nesting is deeper
+    than ``limits.max_depth`` or a text is longer than ``limits.max_cell_chars``.
+    """
+    lim = limits or TableLimits()
+    out: list[CellPart] = []
+    # (path, value, whether the last segment is a key to emit before the value)
+    stack: list[tuple[tuple[Segment, ...], Any, bool]] = [((), value, False)]
+    while stack:
+        path, current, keyed = stack.pop()
+        if keyed:
+            name = path[-1][0]  # type: ignore[index]
+            _check_part(name, path, lim, where)
+            if name.strip():
+                out.append(CellPart(path, name, is_key=True))
+        children = _children(current)
+        if children is None:
+            text = leaf_text(current)
+            if text is not None:
+                _check_part(text, path, lim, where)
+                out.append(CellPart(path, text))
+            continue
+        if len(path) >= lim.max_depth:
+            raise InputError(
+                f"{where}a value is nested more than {lim.max_depth} levels deep; flatten it "
+                "or raise max_depth in the gate settings"
+            )
+        stack.extend(
+            ((*path, segment), child, isinstance(segment, tuple))
+            for segment, child in reversed(children)
+        )
+    return out
+
+
+def _check_part(text: str, path: tuple[Segment, ...], lim: TableLimits, where: str) -> None:
+    if len(text) > lim.max_cell_chars:
+        raise InputError(
+            f"{where}a text at depth {len(path)} has {len(text)} characters, more than the "
+            f"limit of {lim.max_cell_chars}; raise max_cell_chars in the gate settings if it is "
+            "legitimate"
+        )
+
+
+def render_path(
+    column: str, path: tuple[Segment, ...], hidden: frozenset[str] = frozenset()
+) -> str:
+    """``notes.contact[2]``: a column and a path below it, as evidence shows it.
+
+    A key in ``hidden`` (one that holds personal data itself) is shown by its position in
+    its object, ``<key#3>``, never by its text.
+    """
+    parts = [column]
+    for segment in path:
+        if isinstance(segment, int):
+            parts.append(f"[{segment}]")
+        else:
+            name, position = segment
+            parts.append("." + (f"<key#{position}>" if name in hidden else name))
+    return "".join(parts)
+
+
+def factorize_cells(series: pd.Series) -> tuple[Any, list[Any]]:
+    """``(codes, uniques)`` of a column (``pandas.factorize``, missing values -1); cells that
+    hold objects or arrays (unhashable) are compared by their JSON text."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        return codes, list(uniques)
+    except TypeError:
+        pass
+    seen: dict[Any, int] = {}
+    out_codes = np.full(len(series), -1, dtype=np.int64)
+    out_uniques: list[Any] = []
+    for row, value in enumerate(series.tolist()):
+        if is_nested(value):
+            key: Any = ("json", json.dumps(value, default=_json_default, ensure_ascii=False))
+        else:
+            if value is None or (isinstance(value, float) and value != value):
+                continue
+            key = ("scalar", type(value).__name__, value)
+        code = seen.get(key)
+        if code is None:
+            code = seen[key] = len(out_uniques)
+            out_uniques.append(value)
+        out_codes[row] = code
+    return out_codes, out_uniques
+
+
+def _json_default(value: Any) -> Any:
+    item = getattr(value, "tolist", None)
+    return item() if callable(item) else repr(value)

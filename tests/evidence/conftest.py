@@ -81,6 +81,51 @@ def build_ctx(
     )
 
 
+def redact_obligation(**params: object) -> Obligation:
+    """The council's free-text redaction obligation with ``params``."""
+    return Obligation(
+        code="REDACT_FREE_TEXT", kind="redact", params=params, rule="pii.redact_free_text"
+    )
+
+
+def evidence_gate(root: Path, *, quality_process: bool | None = None) -> Any:
+    """A gate with the integrity, quality, PII and secrets collectors and the redaction engine
+    (patterns only), for partition ``ks-county-20045`` on 2026-11-25."""
+    import datetime as dt
+
+    from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
+    from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
+    from kfm_gate.gate import build_gate
+
+    return build_gate(
+        root,
+        as_of=dt.date(2026, 11, 25),
+        aoi_ids=frozenset({"ks-county-20045"}),
+        collectors=(
+            ChecksumCollector(),
+            PlacementCollector(),
+            QualityCollector(process=quality_process),
+            PiiCollector(ner=False),
+            SecretsCollector(),
+        ),
+        obligation_engines=(RedactionEngine(ner=False),),
+    )
+
+
+def scan_in_two_processes(frame: Any, analyzer: Any) -> tuple[Any, Any]:
+    """``scan_frame`` findings in one process and split over two (a low parallel threshold)."""
+    import kfm_gate.evidence.pii as pii
+
+    one, _ = pii.scan_frame(frame, analyzer=analyzer, workers=1)
+    old = pii.PARALLEL_MIN_VALUES
+    pii.PARALLEL_MIN_VALUES = 10
+    try:
+        two, _ = pii.scan_frame(frame, analyzer=analyzer, workers=2)
+    finally:
+        pii.PARALLEL_MIN_VALUES = old
+    return one, two
+
+
 @pytest.fixture
 def make_ctx(tmp_path: Path) -> Callable[..., GateContext]:
     def make(files: dict[str, bytes | str], **kw: Any) -> GateContext:

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
-from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
-from kfm_gate.gate import build_gate
-from tests.evidence.conftest import seeded_sites, to_csv
+from tests.evidence.conftest import evidence_gate, seeded_sites, to_csv
 from tests.helpers import PART, dump, make_request, scratch_repo
-
-AS_OF = dt.date(2026, 11, 25)
 
 
 def _gate(root: Path) -> Any:
-    return build_gate(
-        root,
-        as_of=AS_OF,
-        aoi_ids=frozenset({"ks-county-20045"}),
-        collectors=(
-            ChecksumCollector(),
-            PlacementCollector(),
-            QualityCollector(),
-            PiiCollector(ner=False),
-            SecretsCollector(),
-        ),
-        obligation_engines=(RedactionEngine(ner=False),),
-    )
+    return evidence_gate(root)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from kfm_gate.errors import ObligationError
 from kfm_gate.evidence.pii import PiiCollector
 from kfm_gate.evidence.redaction import RedactionEngine
 from kfm_gate.models import Obligation
-from tests.evidence.conftest import seeded_sites, to_csv
+from tests.evidence.conftest import redact_obligation, seeded_sites, to_csv
 
 ENTITIES = [
     "CREDIT_CARD",
@@ -27,15 +27,9 @@ ENTITIES = [
 ]
 
 
-def _obligation(**params: object) -> Obligation:
-    return Obligation(
-        code="REDACT_FREE_TEXT", kind="redact", params=params, rule="pii.redact_free_text"
-    )
-
-
 def test_redacts_csv_and_rescan_is_clean(make_ctx: Callable[..., GateContext]) -> None:
     rows, planted = seeded_sites(rows=160)
-    ob = _obligation(columns=["notes", "recorder_contact"], entities=ENTITIES)
+    ob = redact_obligation(columns=["notes", "recorder_contact"], entities=ENTITIES)
     ctx = make_ctx({"sites.csv": to_csv(rows)}, dataset="historic_sites", obligations=[ob])
     before = PiiCollector(ner=False).collect(ctx).data["counts_by_type"]
     assert all(before.get(e, 0) > 0 for e in ("EMAIL_ADDRESS", "US_SSN", "PHONE_NUMBER"))
@@ -71,7 +65,7 @@ def test_redacts_geojson_properties(make_ctx: Callable[..., GateContext]) -> Non
             {"type": "Feature", "geometry": None, "properties": {"id": "b", "comment": "fine"}},
         ],
     }
-    ob = _obligation(columns=["comment"])
+    ob = redact_obligation(columns=["comment"])
     ctx = make_ctx({"t.geojson": json.dumps(doc)}, obligations=[ob])
     report = RedactionEngine().apply(ctx, (ob,))
     out = json.loads(ctx.files[0].public.read_text(encoding="utf-8"))
@@ -82,14 +76,14 @@ def test_redacts_geojson_properties(make_ctx: Callable[..., GateContext]) -> Non
 
 
 def test_redacts_text_artifacts_when_asked(make_ctx: Callable[..., GateContext]) -> None:
-    ob = _obligation(text=True)
+    ob = redact_obligation(text=True)
     ctx = make_ctx({"report.md": "# Report\nSurveyor: 234-56-7890 (ssn)\n"}, obligations=[ob])
     RedactionEngine().apply(ctx, (ob,))
     assert ctx.files[0].public.read_text(encoding="utf-8") == "# Report\nSurveyor: <US_SSN> (ssn)\n"
 
 
 def test_unknown_entity_is_an_error(make_ctx: Callable[..., GateContext]) -> None:
-    ob = _obligation(columns=["comment"], entities=["SOCIAL_NUMBER"])
+    ob = redact_obligation(columns=["comment"], entities=["SOCIAL_NUMBER"])
     ctx = make_ctx({"t.csv": "id,comment\n1,x\n"}, obligations=[ob])
     with pytest.raises(ObligationError, match="SOCIAL_NUMBER"):
         RedactionEngine().apply(ctx, (ob,))
@@ -139,7 +133,7 @@ def test_redaction_matches_plain_presidio(make_ctx: Callable[..., GateContext]) 
     for row in rows[::3]:  # a date: found by Presidio, but not a type this obligation redacts
         row["notes"] = f"{row['notes']} Surveyed on 12/03/1998."
     columns = ["notes", "recorder_contact"]
-    ob = _obligation(columns=columns, entities=ENTITIES)
+    ob = redact_obligation(columns=columns, entities=ENTITIES)
     ctx = make_ctx({"sites.csv": to_csv(rows)}, dataset="historic_sites", obligations=[ob])
     engine = RedactionEngine(ner=False)
     # the PII collector ran first in this run: the redaction reuses its recognizer results

@@ -140,3 +140,27 @@ def test_an_identifier_grammar_admitting_credentials_is_refused() -> None:
     with pytest.raises(InputError, match="stricter"):
         compile_identifier_pattern("site_id", r"^[A-Za-z0-9_]{20,}$")
     compile_identifier_pattern("site_id", r"^hs-20[0-9]{3}-[0-9]{8}-[0-9]{4}$")
+
+
+def test_credentials_in_column_names_and_nested_cells_are_found_without_values(
+    make_ctx: Callable[..., GateContext],
+) -> None:
+    token = "ghp_" + "R8bN2kQ7vX1mZ4cL9pW3tY6hJ0sD5fG8aE2u"
+    aws = "AKIA" + "Q3EGYB7NPLXT4M2C"
+    features = [
+        {"type": "Feature", "geometry": None, "properties": {"site": "A", token: "x"}},
+        {
+            "type": "Feature",
+            "geometry": None,
+            "properties": {"site": "B", "extra": {"auth": ["none", f"id={aws}"], aws: 1}},
+        },
+    ]
+    doc = {"type": "FeatureCollection", "features": features}
+    ctx = make_ctx({"t.geojson": json.dumps(doc)})
+    data = SecretsCollector().collect(ctx).data
+    places = {(f["type"], f["column"], f["line"], f.get("path")) for f in data["findings"]}
+    assert ("GITHUB_TOKEN", "<key#1>", None, None) in places
+    assert ("AWS_ACCESS_KEY_ID", "extra", 1, "extra.auth[1]") in places
+    assert data["counts_by_type"]["AWS_ACCESS_KEY_ID"] == 2  # the leaf and the key
+    text = json.dumps(data)
+    assert token not in text and aws not in text

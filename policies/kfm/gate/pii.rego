@@ -55,19 +55,44 @@ violation contains {
 }
 
 # METADATA
+# title: Where a finding is
+# description: File, column, part (value, key inside a cell, column name, line), paths, rows.
+pii_place(f) := {
+	"file": f.file,
+	"column": f.column,
+	"part": object.get(f, "part", "value"),
+	"paths": object.get(f, "paths", []),
+	"cells": f.cells,
+	"rows": f.rows,
+}
+
+# METADATA
+# title: Found in a name
+# description: True when a finding of the type sits in a column name or a key, which no redaction rewrites.
+pii_in_names(entity) if {
+	some f in input.evidence.pii.findings
+	f.entity_type == entity
+	object.get(f, "part", "value") in {"column_name", "key"}
+}
+
+pii_where(entity) := " (also in a column name or key, which redaction does not rewrite)" if {
+	pii_in_names(entity)
+} else := ""
+
+# METADATA
 # title: PII in the public view
 # description: Each governed entity type found in more cells than allowed denies publication.
 violation contains {
 	"rule": "pii.entity_in_public_view",
 	"code": "PII_IN_PUBLIC_VIEW",
-	"msg": sprintf("%s found in %d cell(s) of the public view; %s data allows %d", [entity, cells, pii_sensitivity, limit]),
+	"msg": sprintf("%s found in %d cell(s) of the public view%s; %s data allows %d", [entity, cells, pii_where(entity), pii_sensitivity, limit]),
 	"severity": "critical",
 	"details": {
 		"entity_type": entity,
 		"cells": cells,
 		"limit": limit,
 		"sensitivity": pii_sensitivity,
-		"places": [{"file": f.file, "column": f.column, "cells": f.cells, "rows": f.rows} |
+		"places": [pii_place(f) |
 			some f in input.evidence.pii.findings
 			f.entity_type == entity
 		],
@@ -108,6 +133,19 @@ violation contains {
 	input.evidence.pii
 	pii_sensitivity in data.kfm.params.pii.require_ner_for
 	not input.evidence.pii.ner == true
+}
+
+# METADATA
+# title: NER columns read without NER
+# description: The council asked for NER on some columns, but no model was installed: no person or place names were looked for there.
+warning contains {
+	"rule": "pii.ner_unavailable",
+	"code": "PII_NER_UNAVAILABLE",
+	"msg": sprintf("columns %v were to be read with NER, but no NER model is installed (run make ner): person and place names were not looked for", [input.evidence.pii.ner_columns]),
+	"severity": "info",
+	"details": {"ner_columns": input.evidence.pii.ner_columns, "ner_status": input.evidence.pii.ner_status},
+} if {
+	input.evidence.pii.ner_status == "not_installed"
 }
 
 # METADATA

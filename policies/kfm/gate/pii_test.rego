@@ -116,3 +116,49 @@ test_pii_no_redaction_without_free_text if {
 	obs := gate.obligation with input as {"request": {"dataset": "county_boundaries"}, "flags": null}
 	count({o | some o in obs; o.code == "REDACT_FREE_TEXT"}) == 0
 }
+
+test_pii_place_carries_part_and_paths if {
+	ev := object.union(pii_clean_evidence, {
+		"counts_by_type": {"PHONE_NUMBER": 1},
+		"findings": [{"entity_type": "PHONE_NUMBER", "file": "a.geojson", "column": "extra", "part": "value", "paths": ["extra.contact[2]"], "cells": 1, "max_score": 0.85, "rows": [0]}],
+	})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.code == "PII_IN_PUBLIC_VIEW"
+	v.details.places[0].paths == ["extra.contact[2]"]
+	v.details.places[0].part == "value"
+	not contains(v.msg, "column name")
+}
+
+test_pii_in_a_column_name_says_redaction_cannot_reach_it if {
+	ev := object.union(pii_clean_evidence, {
+		"counts_by_type": {"EMAIL_ADDRESS": 1},
+		"findings": [{"entity_type": "EMAIL_ADDRESS", "file": "a.geojson", "column": "<key#3>", "part": "column_name", "paths": ["<key#3>"], "cells": 1, "max_score": 1.0, "rows": []}],
+	})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.code == "PII_IN_PUBLIC_VIEW"
+	contains(v.msg, "column name or key")
+	v.details.places[0].part == "column_name"
+}
+
+test_pii_old_findings_default_to_values if {
+	ev := object.union(pii_clean_evidence, {
+		"counts_by_type": {"EMAIL_ADDRESS": 1},
+		"findings": [{"entity_type": "EMAIL_ADDRESS", "file": "a.csv", "column": "notes", "cells": 1, "max_score": 1.0, "rows": [0]}],
+	})
+	vs := gate.violation with input as pii_input(ev, "public")
+	some v in vs
+	v.details.places[0].part == "value"
+	v.details.places[0].paths == []
+}
+
+test_pii_ner_columns_without_a_model_warn if {
+	ev := object.union(pii_clean_evidence, {"ner_status": "not_installed", "ner_columns": ["notes"]})
+	ws := gate.warning with input as pii_input(ev, "public")
+	some w in ws
+	w.code == "PII_NER_UNAVAILABLE"
+	w.details.ner_columns == ["notes"]
+	ws_ran := gate.warning with input as pii_input(object.union(ev, {"ner_status": "ran", "ner": true}), "public")
+	count({w | some w in ws_ran; w.code == "PII_NER_UNAVAILABLE"}) == 0
+}
