@@ -31,17 +31,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kfm_gate.context import Collector, GateContext, ObligationEngine, PendingSection, ViewFile
 from kfm_gate.errors import (
     CollectorError,
     InputError,
     KfmGateError,
-    PolicyEvalError,
 )
 from kfm_gate.ids import (
-    decision_id,
     invalid_request_id,
     run_folder_name,
     run_id,
@@ -50,8 +46,6 @@ from kfm_gate.ids import (
 )
 from kfm_gate.layout import PROCESSED, Layout
 from kfm_gate.models import (
-    KFM_OUTCOME,
-    LIFECYCLE,
     Decision,
     Evidence,
     EvidenceSection,
@@ -59,16 +53,14 @@ from kfm_gate.models import (
     Obligation,
     PromotionRequest,
     Violation,
-    Waived,
-    join_flags,
 )
+from kfm_gate.models.decision import build_decision
+from kfm_gate.policy import contract
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
 from kfm_gate.policy.waivers import load_waivers, waivers_policy_input
 from kfm_gate.runs import RunStore, dumps
 
-#: a request file larger than this is refused before parsing
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: packages whose versions go into config.json
 RECORDED_PACKAGES = (
     "kfm-gate",
@@ -164,36 +156,6 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
 
 def _versions() -> dict[str, str]:
     return dict(_installed_versions())
-
-
-def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> PromotionRequest:
-    """A PromotionRequest from bytes, text, a dict or a request; InputError with one clear line."""
-    if isinstance(raw, PromotionRequest):
-        return raw
-    doc: Any = raw
-    if isinstance(raw, bytes | str):
-        size = len(raw)
-        if size > MAX_REQUEST_BYTES:
-            raise InputError(
-                f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}: "
-                "requests list files, they do not embed data"
-            )
-        try:
-            doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"request is not JSON: {err}") from err
-    if not isinstance(doc, Mapping):
-        raise InputError("request must be a JSON object (see docs/policy-input.md)")
-    try:
-        return PromotionRequest.model_validate(doc)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        msg = str(first["msg"])
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise InputError(f"request field {where}: {msg}{extra}") from err
 
 
 def _guarded(
@@ -305,7 +267,7 @@ class Gate:
         today = self.settings.today()
         log: list[str] = []
         try:
-            request = parse_request(raw)
+            request = contract.parse_request(raw)
             if self.settings.aoi_ids is not None:
                 validate_aoi_key(request.partition.aoi_key, self.settings.aoi_ids)
         except KfmGateError as err:
@@ -357,11 +319,11 @@ class Gate:
             engine_name = engine.name
             config["engine"] = {"name": engine.name, "revision": engine.revision}
             flags, flags_missing, geo = self._flags(request, note, memo)
-            base_input = policy_input(request, flags, flags_missing, geo, today)
+            base_input = contract.policy_input(request, flags, flags_missing, geo, today)
             policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
-            _note_engine_ids(engine, "obligations", config)
-            obligations = parse_obligations(raw_obligations)
+            contract.note_engine_ids(engine, "obligations", config)
+            obligations = contract.parse_obligations(raw_obligations)
             note(
                 f"phase 1: {len(obligations)} obligation(s): "
                 + ", ".join(o.code for o in obligations)
@@ -391,27 +353,34 @@ class Gate:
             evidence = self._collect(ctx, applied, note, early)
 
             waivers = load_waivers(self.settings.policy_dir)
-            decision_input = {
-                **base_input,
-                "obligations": [o.to_json_dict() for o in obligations],
-                "evidence": evidence.to_policy_input(),
-                "waivers": waivers_policy_input(waivers, today),
-            }
+            decision_input = contract.decision_input(
+                base_input,
+                obligations,
+                contract.evidence_input(evidence),
+                waivers_policy_input(waivers, today),
+            )
             policy_inputs["decision"] = decision_input
             raw_decision = engine.evaluate(DECISION_PATH, decision_input)
-            _note_engine_ids(engine, "decision", config)
-            decision = self._decision(
-                request, rid, raw_decision, obligations, evidence, policy_digest, engine_name, today
-            )
+            contract.note_engine_ids(engine, "decision", config)
+            answer = contract.parse_decision(raw_decision)
             engine_info = config.get("engine", {})
-            if engine_info.get("decision_ids") or engine_info.get("server_revision"):
+            decision = build_decision(
+                **_request_fields(request),
+                run_id=rid,
+                outcome=answer.outcome,
+                violations=answer.violations,
+                warnings=answer.warnings,
+                waived=answer.waived,
+                obligations=obligations,
+                reasons=answer.reasons,
+                evidence_digest=evidence.evidence_digest,
+                policy_digest=policy_digest,
+                engine=engine_name,
+                day=today,
                 # OPA's own ids are provenance, not content: kept out of the decision id digest
-                decision = decision.model_copy(
-                    update={
-                        "engine_decision_ids": dict(engine_info.get("decision_ids", {})),
-                        "engine_revision": engine_info.get("server_revision"),
-                    }
-                )
+                engine_decision_ids=engine_info.get("decision_ids"),
+                engine_revision=engine_info.get("server_revision"),
+            )
             note(f"phase 2: outcome {decision.outcome}; {len(decision.violations)} violation(s)")
         except Exception as err:  # fail closed: every failure becomes outcome "error"
             decision = self._error_decision(
@@ -442,17 +411,14 @@ class Gate:
     def _flags(
         self, request: PromotionRequest, note: Callable[[str], None], memo: dict[str, Any]
     ) -> tuple[GovernanceFlags | None, list[str], dict[str, Any]]:
-        parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
-        missing = sorted(i.id for i in request.inputs if i.flags is None)
         geo: dict[str, Any] = {}
+        extra: list[GovernanceFlags] = []
         if self.geo_context is not None:
             geo, extra = self.geo_context(request, self.layout.root, memo)
-            parts.extend(extra)
-        if missing:
+        flags, missing = contract.effective_flags(request, extra)
+        if request.inputs and missing:
             note(f"inputs without flags: {', '.join(missing)}")
-        if not parts or not request.inputs:
-            return None, missing or ["<no inputs>"], geo
-        return join_flags(parts), missing, geo
+        return flags, missing, geo
 
     def _stage(self, request: PromotionRequest, rid: str) -> tuple[Path, tuple[ViewFile, ...]]:
         """Copy the candidate outputs into a staging folder: the public view before masking."""
@@ -611,53 +577,6 @@ class Gate:
             sections[collector.name] = results[collector.name]
         return Evidence(sections=sections)
 
-    def _decision(
-        self,
-        request: PromotionRequest,
-        rid: str,
-        raw: Any,
-        obligations: tuple[Obligation, ...],
-        evidence: Evidence,
-        policy_digest: str,
-        engine_name: str,
-        today: dt.date,
-    ) -> Decision:
-        if not isinstance(raw, Mapping) or raw.get("outcome") not in (
-            "allow",
-            "deny",
-            "quarantine",
-        ):
-            raise PolicyEvalError(
-                "data.kfm.gate.decision must be an object with outcome allow|deny|quarantine, "
-                f"got {json.dumps(raw)[:200]}"
-            )
-        try:
-            violations = tuple(Violation.model_validate(v) for v in raw.get("violations", []))
-            warnings = tuple(Violation.model_validate(v) for v in raw.get("warnings", []))
-            quarantine = tuple(Violation.model_validate(v) for v in raw.get("quarantine", []))
-            waived = tuple(Waived.model_validate(w) for w in raw.get("waived", []))
-        except ValidationError as err:
-            raise PolicyEvalError(f"the policy returned a malformed violation: {err}") from err
-        outcome = str(raw["outcome"])
-        reasons = sorted({v.code for v in violations} | {q.code for q in quarantine})
-        if outcome == "quarantine":
-            violations = violations + quarantine
-        return _build_decision(
-            **_request_fields(request),
-            rid=rid,
-            outcome=outcome,
-            violations=violations,
-            warnings=warnings,
-            waived=waived,
-            obligations=obligations,
-            reasons=reasons,
-            evidence_digest=evidence.evidence_digest,
-            policy_digest=policy_digest,
-            engine_name=engine_name,
-            today=today,
-            error=None,
-        )
-
     def _error_decision(
         self,
         request: PromotionRequest,
@@ -683,19 +602,17 @@ class Gate:
         violation = Violation(
             rule="gate.error", code=code, msg=message, severity="critical", details=details
         )
-        return _build_decision(
+        return build_decision(
             **_request_fields(request),
-            rid=rid,
+            run_id=rid,
             outcome="error",
             violations=(violation,),
-            warnings=(),
-            waived=(),
             obligations=obligations,
             reasons=[code],
             evidence_digest=evidence.evidence_digest,
             policy_digest=policy_digest,
-            engine_name=engine_name,
-            today=today,
+            engine=engine_name,
+            day=today,
             error=message,
         )
 
@@ -822,8 +739,8 @@ class Gate:
         violation = Violation(
             rule="gate.input", code=code, msg=str(err), severity="critical", details={}
         )
-        decision = _build_decision(
-            rid=rid,
+        decision = build_decision(
+            run_id=rid,
             outcome="error",
             partition={},
             asset_key="unknown",
@@ -832,8 +749,8 @@ class Gate:
             violations=(violation,),
             reasons=[code],
             policy_digest="sha256:" + "0" * 64,
-            engine_name="none",
-            today=today,
+            engine="none",
+            day=today,
             error=str(err),
         )
         config: dict[str, Any] = {
@@ -862,48 +779,6 @@ class Gate:
         return run
 
 
-def _build_decision(
-    *,
-    rid: str,
-    outcome: str,
-    partition: Mapping[str, str],
-    asset_key: str,
-    request_digest: str,
-    evidence_digest: str,
-    violations: tuple[Violation, ...],
-    reasons: list[str],
-    policy_digest: str,
-    engine_name: str,
-    today: dt.date,
-    error: str | None,
-    warnings: tuple[Violation, ...] = (),
-    waived: tuple[Waived, ...] = (),
-    obligations: tuple[Obligation, ...] = (),
-) -> Decision:
-    """The one place a Decision is assembled; its id is a digest of everything else in it."""
-    body: dict[str, Any] = {
-        "outcome": outcome,
-        "kfm_outcome": KFM_OUTCOME[outcome],
-        "lifecycle_stage": LIFECYCLE[outcome],
-        "run_id": rid,
-        "partition": dict(partition),
-        "asset_key": asset_key,
-        "violations": [v.to_json_dict() for v in violations],
-        "warnings": [w.to_json_dict() for w in warnings],
-        "waived": [w.to_json_dict() for w in waived],
-        "obligations": [o.to_json_dict() for o in obligations],
-        "reason_codes": reasons,
-        "policy_digest": policy_digest,
-        "engine": engine_name,
-        "evaluated_at": f"{today.isoformat()}T00:00:00Z",
-        "request_digest": request_digest,
-        "evidence_digest": evidence_digest,
-        "error": error,
-    }
-    body["decision_id"] = decision_id(rid, body)
-    return Decision.model_validate(body)
-
-
 def _request_fields(request: PromotionRequest) -> dict[str, Any]:
     """The request's part of a decision: partition, asset key, request digest."""
     return {
@@ -914,56 +789,6 @@ def _request_fields(request: PromotionRequest) -> dict[str, Any]:
         "asset_key": request.asset_key,
         "request_digest": request.request_digest,
     }
-
-
-def _note_engine_ids(engine: PolicyEngine, phase: str, config: dict[str, Any]) -> None:
-    """Keep what an OPA server said about an evaluation: its decision id and bundle revision."""
-    decision_id_value = getattr(engine, "last_decision_id", None)
-    revision = getattr(engine, "last_revision", None)
-    info = config.setdefault("engine", {})
-    if decision_id_value:
-        info.setdefault("decision_ids", {})[phase] = str(decision_id_value)
-    if revision:
-        info["server_revision"] = str(revision)
-
-
-def policy_input(
-    request: PromotionRequest,
-    flags: GovernanceFlags | None,
-    flags_missing: list[str],
-    geo: Mapping[str, Any],
-    today: dt.date,
-) -> dict[str, Any]:
-    """The phase-1 input document (docs/policy-input.md)."""
-    return {
-        "request": request.to_json_dict(),
-        "flags": None if flags is None else flags.to_json_dict(),
-        "flags_missing": flags_missing,
-        "geo": dict(geo),
-        "now": f"{today.isoformat()}T00:00:00Z",
-        "today": today.isoformat(),
-    }
-
-
-def parse_obligations(raw: Any) -> tuple[Obligation, ...]:
-    """Validate and order a phase-1 result; PolicyEvalError when it is not obligations."""
-    if isinstance(raw, Mapping):
-        raw = list(raw.values())
-    if not isinstance(raw, list):
-        raise PolicyEvalError(
-            f"data.kfm.gate.obligations must be an array of obligations, got {type(raw).__name__}"
-        )
-    try:
-        obligations = [Obligation.model_validate(o) for o in raw]
-    except ValidationError as err:
-        raise PolicyEvalError(f"the policy returned a malformed obligation: {err}") from err
-    # a deterministic order (params as sorted-key JSON break ties); no digest needed here
-    return tuple(
-        sorted(
-            obligations,
-            key=lambda o: (o.code, o.kind, o.rule, json.dumps(o.params, sort_keys=True)),
-        )
-    )
 
 
 def build_gate(

@@ -31,10 +31,9 @@ the base) already holds that side's answer: the replay input is the recorded inp
 input, same evidence, same day; obligations and waivers come from the same policy set), so the
 recorded decision is reused for that side instead of evaluated again. A spread sample of the
 reused cases is still evaluated, and any difference turns reuse off for the whole report. Cases
-that must be evaluated go through both phases in one engine call per batch (phase 2 sees the
-phase-1 result only when the gate's normalisation of it, validation and sorting, leaves it
-unchanged; otherwise the case is evaluated phase by phase), on two threads with an engine of
-each policy set they meet. The threads start while the run folders are still being read (runs
+that must be evaluated go phase by phase, each phase in one engine call per batch, with the
+inputs built by :mod:`kfm_gate.policy.contract` exactly as the gate builds them, on two threads
+with an engine of each policy set they meet. The threads start while the run folders are still being read (runs
 are handed out 128 at a time; the engines compile meanwhile, each for the one query it runs).
 """
 
@@ -55,6 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from kfm_gate.errors import InputError, KfmGateError, PolicyError
+from kfm_gate.policy import contract
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
 from kfm_gate.policy.engine import (
     DECISION_PATH,
@@ -200,15 +200,9 @@ def _today(decision: Mapping[str, Any]) -> dt.date:
 
 def _reconstruct_base_input(request_doc: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
     """The phase-1 input as the gate builds it, from a recorded request (no geo context)."""
-    from kfm_gate.gate import parse_request, policy_input
-    from kfm_gate.models import join_flags
-
-    request = parse_request(request_doc)
-    parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
-    missing = sorted(i.id for i in request.inputs if i.flags is None)
-    if not parts or not request.inputs:
-        return policy_input(request, None, missing or ["<no inputs>"], {}, today)
-    return policy_input(request, join_flags(parts), missing, {}, today)
+    request = contract.parse_request(request_doc)
+    flags, missing = contract.effective_flags(request)
+    return contract.policy_input(request, flags, missing, {}, today)
 
 
 def load_case(folder: Path) -> ReplayCase | str:
@@ -255,8 +249,7 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
             if request_doc.get("invalid"):
                 return "request was rejected"
             base_input = _reconstruct_base_input(request_doc, today)
-            evidence_doc = _read(folder, "evidence.json")
-            evidence = _evidence_input(evidence_doc)
+            evidence = contract.evidence_input(_read(folder, "evidence.json"))
             source = "reconstructed"
     except (OSError, json.JSONDecodeError, KfmGateError, ValueError) as err:
         return f"record unreadable: {err}"
@@ -302,21 +295,6 @@ def _recorded_result(decision: Mapping[str, Any]) -> ReplayResult | None:
     return _result(decision, obligations)
 
 
-def _evidence_input(evidence_doc: Mapping[str, Any]) -> dict[str, Any]:
-    """``Evidence.to_policy_input`` of a recorded ``evidence.json`` (without re-validating)."""
-    sections = evidence_doc.get("sections") or {}
-    out: dict[str, Any] = {}
-    for name in sorted(sections):
-        sec = sections[name]
-        out[name] = {
-            "status": sec.get("status"),
-            "collector": sec.get("collector"),
-            "error": sec.get("error"),
-            **(sec.get("data") or {}),
-        }
-    return out
-
-
 def iter_run_folders(root: Path) -> Iterator[Path]:
     from kfm_gate.layout import Layout
     from kfm_gate.runs import RunStore
@@ -327,26 +305,16 @@ def iter_run_folders(root: Path) -> Iterator[Path]:
 # -- replay ----------------------------------------------------------------------------------
 
 
-#: a helper module added to each replayed policy set: evaluates many inputs in one call
+#: a helper module added to each replayed policy set: evaluates one phase for many inputs in one
+#: call (the inputs themselves are built by :mod:`kfm_gate.policy.contract`, as the gate's are)
 _BATCH_PACKAGE = "kfm_replay_batch"
 _BATCH_MODULE = f"""package {_BATCH_PACKAGE}
 
 obligations := [o | some c in input.cases; o := data.kfm.gate.obligations with input as c]
 
 decisions := [d | some c in input.cases; d := data.kfm.gate.decision with input as c]
-
-both := [[o, d] |
-	some c in input.cases
-	o := data.kfm.gate.obligations with input as c.base
-	phase2 := object.remove(c.base, ["obligations", "evidence", "waivers"])
-	d := data.kfm.gate.decision with input as object.union(phase2, {{
-		"obligations": o,
-		"evidence": c.evidence,
-		"waivers": input.waivers[c.base.today],
-	}})
-]
 """
-_BOTH = f"{_BATCH_PACKAGE}.both"
+_OBLIGATIONS_BATCH = f"{_BATCH_PACKAGE}.obligations"
 #: cases per batched evaluation
 BATCH_SIZE = 256
 
@@ -368,7 +336,7 @@ class ReplayEngine:
         helper = f"{_BATCH_PACKAGE}/batch.rego"
         self.engine: PolicyEngine = EmbeddedOpaEngine(
             replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
-            prepare=(_BOTH,),
+            prepare=(_OBLIGATIONS_BATCH,),
         )
         self._waivers = load_waivers(policies.root)
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
@@ -383,23 +351,13 @@ class ReplayEngine:
 
     @staticmethod
     def _base_input(case: ReplayCase, as_of: dt.date | None) -> dict[str, Any]:
-        if as_of is None:
-            return case.base_input
-        return {
-            **case.base_input,
-            "now": f"{as_of.isoformat()}T00:00:00Z",
-            "today": as_of.isoformat(),
-        }
+        return case.base_input if as_of is None else contract.at_day(case.base_input, as_of)
 
     def _decision_input(
         self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        return {
-            **base_input,
-            "obligations": obligations,
-            "evidence": case.evidence,
-            "waivers": self.waivers(dt.date.fromisoformat(str(base_input["today"]))),
-        }
+        waivers = self.waivers(contract.input_day(base_input))
+        return contract.decision_input(base_input, obligations, case.evidence, waivers)
 
     def replay(self, case: ReplayCase, *, as_of: dt.date | None = None) -> ReplayResult:
         """Outcome of ``case`` under this policy set; ``error`` when evaluation fails."""
@@ -429,51 +387,8 @@ class ReplayEngine:
         out: list[ReplayResult] = []
         for start in range(0, len(cases), BATCH_SIZE):
             chunk = cases[start : start + BATCH_SIZE]
-            out += self._replay_chunk(chunk, as_of)
+            out += self._replay_phased(chunk, as_of)
         return out
-
-    def _replay_chunk(
-        self, chunk: Sequence[ReplayCase], as_of: dt.date | None
-    ) -> list[ReplayResult]:
-        """Both phases of every case in one engine call.
-
-        Phase 2 is given the raw phase-1 result, so a case keeps that answer only when the
-        gate's normalisation (``_obligations``) leaves the result unchanged; the others, and
-        every case of a failing batch, go phase by phase (``_replay_phased``).
-        """
-        bases = [self._base_input(c, as_of) for c in chunk]
-        days = sorted({str(b["today"]) for b in bases})  # checked when the case was read
-        waivers = {d: self.waivers(dt.date.fromisoformat(d)) for d in days}
-        doc = {
-            "cases": [
-                {"base": b, "evidence": c.evidence} for b, c in zip(bases, chunk, strict=True)
-            ],
-            "waivers": waivers,
-        }
-        try:
-            values = self.engine.evaluate(_BOTH, doc)
-        except KfmGateError:
-            values = None
-        if not isinstance(values, list) or len(values) != len(chunk):
-            return self._replay_phased(chunk, as_of)
-        results: list[ReplayResult | None] = []
-        for value in values:
-            raw_obligations, raw_decision = value
-            try:
-                obligations = _obligations(raw_obligations)
-            except KfmGateError:
-                results.append(None)
-                continue
-            if obligations != raw_obligations:
-                results.append(None)  # phase 2 must see the normalised obligations
-                continue
-            results.append(_result(raw_decision, obligations))
-        redo = [i for i, r in enumerate(results) if r is None]
-        if redo:
-            again = self._replay_phased([chunk[i] for i in redo], as_of)
-            for i, r in zip(redo, again, strict=True):
-                results[i] = r
-        return [r for r in results if r is not None]
 
     def _replay_phased(
         self, chunk: Sequence[ReplayCase], as_of: dt.date | None
@@ -534,30 +449,22 @@ _OBLIGATIONS_LOCK = threading.Lock()
 
 def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:
     """Exactly what the gate does with a phase-1 result (validated, sorted), as dicts."""
-    from kfm_gate.gate import parse_obligations
-
-    return [o.to_json_dict() for o in parse_obligations(raw)]
+    return [o.to_json_dict() for o in contract.parse_obligations(raw)]
 
 
 def _result(raw: Any, obligations: list[dict[str, Any]]) -> ReplayResult:
+    """A phase-2 answer read as the gate reads it (:func:`contract.parse_decision`)."""
     codes = tuple(sorted({o["code"] for o in obligations}))
-    if not isinstance(raw, Mapping) or raw.get("outcome") not in OUTCOMES:
-        return ReplayResult(
-            outcome="error",
-            obligations=codes,
-            error="data.kfm.gate.decision is not an object with outcome allow|deny|quarantine",
-        )
-    outcome = str(raw["outcome"])
-    blocking = [v for v in raw.get("violations") or [] if isinstance(v, Mapping)]
-    if outcome == "quarantine":
-        blocking += [q for q in raw.get("quarantine") or [] if isinstance(q, Mapping)]
-    waived = [w for w in raw.get("waived") or [] if isinstance(w, Mapping)]
+    try:
+        answer = contract.parse_decision(raw)
+    except KfmGateError as err:
+        return ReplayResult(outcome="error", obligations=codes, error=str(err).split("\n")[0])
     return ReplayResult(
-        outcome=outcome,
-        rules=tuple(sorted({str(v.get("rule", "")) for v in blocking})),
-        codes=tuple(sorted({str(v.get("code", "")) for v in blocking})),
+        outcome=answer.outcome,
+        rules=tuple(sorted({v.rule for v in answer.violations})),
+        codes=tuple(sorted({v.code for v in answer.violations})),
         obligations=codes,
-        waived=tuple(sorted({str(w.get("waiver_id", "")) for w in waived})),
+        waived=tuple(sorted({w.waiver_id for w in answer.waived})),
     )
 
 

@@ -6,13 +6,11 @@ deterministic times; their geometry is a masked (generalized) point, never a pre
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from kfm_gate.ids import decision_id, digest, invalid_request_id, run_id, sha256_bytes
+from kfm_gate.ids import digest, invalid_request_id, run_id, sha256_bytes
 from kfm_gate.models import (
-    KFM_OUTCOME,
-    LIFECYCLE,
-    Decision,
     Evidence,
     EvidenceSection,
     GovernanceFlags,
@@ -21,6 +19,7 @@ from kfm_gate.models import (
     Violation,
     join_flags,
 )
+from kfm_gate.models.decision import build_decision
 from kfm_gate.provenance.record import PublicFile, RunRecord
 
 POLICY_DIGEST = digest({"policies": "sample"})
@@ -213,25 +212,22 @@ def sample_record(
             rule="geo.redact",
         ),
     )
-    body = {"outcome": outcome, "violations": [v.to_json_dict() for v in violations]}
-    evaluated_at = f"{day}T06:00:01Z"
-    decision = Decision(
-        outcome=outcome,
-        kfm_outcome=KFM_OUTCOME[outcome],
-        lifecycle_stage=LIFECYCLE[outcome],
+    decision = build_decision(
         run_id=rid,
-        decision_id=decision_id(rid, body),
+        outcome=outcome,
         partition={"aoi_key": aoi, "time_key": day},
         asset_key=req.asset_key,
         violations=violations,
         obligations=obligations,
-        reason_codes=tuple(v.code for v in violations)
-        + (("EVIDENCE_UNRESOLVED",) if outcome == "error" else ()),
+        reasons=sorted(
+            {v.code for v in violations}
+            | ({"EVIDENCE_UNRESOLVED"} if outcome == "error" else set())
+        ),
         policy_digest=POLICY_DIGEST,
-        engine="embedded",
-        evaluated_at=evaluated_at,
-        request_digest=digest(req.to_json_dict()),
-        evidence_digest=digest(ev.to_json_dict()),
+        engine="embedded-opa",
+        day=dt.date.fromisoformat(day),
+        request_digest=req.request_digest,
+        evidence_digest=ev.evidence_digest,
         error="SecretsCollector: collector crashed: OSError" if outcome == "error" else None,
     )
     base = f"data/processed/heritage/historic_sites/{aoi}/{day}/{rid.replace(':', '_')}/public"
@@ -260,8 +256,8 @@ def sample_record(
         request=req,
         decision=decision,
         evidence=ev,
-        started_at=f"{day}T06:00:00Z",
-        ended_at=f"{day}T06:00:02Z",
+        started_at=decision.evaluated_at,
+        ended_at=decision.evaluated_at,
         version=version,
         flags=flags,
         config={"engine": "embedded", "policy_digest": POLICY_DIGEST},
@@ -286,20 +282,16 @@ def sample_invalid_record(
         rule="gate.input", code="POLICY_INPUT_INCOMPLETE", msg=error, severity="critical"
     )
     evidence = Evidence()
-    body = {"outcome": "error", "violations": [violation.to_json_dict()], "error": error}
-    decision = Decision(
-        outcome="error",
-        kfm_outcome=KFM_OUTCOME["error"],
-        lifecycle_stage=LIFECYCLE["error"],
+    decision = build_decision(
         run_id=rid,
-        decision_id=decision_id(rid, body),
+        outcome="error",
         partition={},
         asset_key="unknown",
         violations=(violation,),
-        reason_codes=("POLICY_INPUT_INCOMPLETE",),
+        reasons=("POLICY_INPUT_INCOMPLETE",),
         policy_digest="sha256:" + "0" * 64,
         engine="none",
-        evaluated_at=f"{day}T00:00:00Z",
+        day=dt.date.fromisoformat(day),
         request_digest=request_digest,
         evidence_digest=evidence.evidence_digest,
         error=error,
