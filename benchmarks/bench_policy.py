@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from kfm_gate.gate import build_gate  # noqa: E402
-from kfm_gate.policy.contract import parse_obligations, policy_input  # noqa: E402
 from kfm_gate.models import Evidence, EvidenceSection, join_flags  # noqa: E402
+from kfm_gate.policy.contract import parse_obligations, policy_input  # noqa: E402
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH  # noqa: E402
 from tests.helpers import make_request, public_flags  # noqa: E402
 

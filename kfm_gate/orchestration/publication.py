@@ -17,10 +17,10 @@ from typing import Any
 
 from kfm_gate.errors import InputError, KfmGateError, RecordError
 from kfm_gate.gate import Gate
-from kfm_gate.policy.contract import parse_request
 from kfm_gate.ids import run_folder_name, sha256_bytes
 from kfm_gate.layout import Layout
 from kfm_gate.models import Decision, GovernanceFlags, PromotionRequest, join_flags
+from kfm_gate.policy.contract import parse_request
 from kfm_gate.runs import dumps
 
 RELEASE_FILE = "release.json"
