@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import sys
@@ -16,17 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kfm_gate.arguments import day_argument
 from kfm_gate.errors import KfmGateError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-def day_argument(value: str) -> dt.date:
-    """argparse type of a ``YYYY-MM-DD`` day (shared by every subcommand that takes one)."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from err
 
 
 def _root(args: argparse.Namespace) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.cli import day_argument
+from kfm_gate.arguments import day_argument
 from kfm_gate.errors import ConfigError, KfmGateError
 
 EXIT_OK, EXIT_FAIL = 0, 1

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kfm_gate.cli import day_argument
+from kfm_gate.arguments import day_argument
 
 
 def _report(args: argparse.Namespace) -> int:
