@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kfm_gate.ids import digest
 from kfm_gate.provenance import Ledger, record_run
 from kfm_gate.provenance.ledger import entry_from_decision
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_record
 
 
 def bench_record(base: Path, n: int = 60, rounds: int = 3) -> dict[str, float]:

@@ -24,9 +24,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from kfm_gate.errors import KfmGateError
+from kfm_gate.errors import KfmGateError, RecordError
+
+if TYPE_CHECKING:
+    from kfm_gate.runs import RecordedRun
 
 Level = Literal["error", "warning", "note"]
 PROVENANCE_FILES = ("prov.ttl", "prov.jsonld")
@@ -127,12 +130,13 @@ def _line_of(path: Path, needle: str) -> int:
     return 0
 
 
-def _runs(root: Path) -> Iterator[Path]:
-    base = root / "mcp" / "runs"
-    if base.is_dir():
-        for p in sorted(base.iterdir()):
-            if p.is_dir() and not p.name.startswith("."):
-                yield p
+def _runs(root: Path) -> Iterator[RecordedRun]:
+    """Every recorded decision of the repository: current ones and attempts (errors,
+    superseded decisions), read through the run store."""
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
+
+    yield from RunStore(Layout(root)).iter_runs(include_attempts=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -148,21 +152,17 @@ def check_partition_keys(root: Path) -> CheckResult:
     res = CheckResult("partition-keys", "partition keys are valid and run ids recompute")
     for run in _runs(root):
         res.examined += 1
-        req_path, cfg_path, dec_path = (
-            run / "request.json",
-            run / "config.json",
-            run / "decision.json",
-        )
-        if not (req_path.is_file() and dec_path.is_file()):
+        req_path, dec_path = run.file("request.json"), run.file("decision.json")
+        if not req_path.is_file():
             continue  # reported by provenance-present
         try:
-            req, dec = _read_json(req_path), _read_json(dec_path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            req, dec, cfg = run.request_doc, run.decision_doc, run.config
+        except RecordError as err:
             res.findings.append(
-                Finding(res.name, "error", f"unreadable record: {err}", _rel(root, run))
+                Finding(res.name, "error", f"unreadable record: {err}", _rel(root, run.folder))
             )
             continue
-        if req.get("invalid"):
+        if run.rejected:
             continue  # rejected requests are recorded as such; nothing to recompute
         part = req.get("partition", {})
         rel = _rel(root, req_path)
@@ -178,7 +178,6 @@ def check_partition_keys(root: Path) -> CheckResult:
         if bad_key:
             continue  # the run id of an invalid key is meaningless: one finding per fault
         try:
-            cfg = _read_json(cfg_path)
             expected = run_id(
                 asset_key=req["asset_key"],
                 aoi_key=part["aoi_key"],
@@ -188,7 +187,7 @@ def check_partition_keys(root: Path) -> CheckResult:
                 params=req.get("params", {}),
                 policy_digest=cfg["policy_digest"],
             )
-        except (KeyError, TypeError, KfmGateError, OSError, json.JSONDecodeError) as err:
+        except (KeyError, TypeError, KfmGateError) as err:
             res.findings.append(
                 Finding(res.name, "error", f"run id cannot be recomputed: {err}", rel)
             )
@@ -232,15 +231,13 @@ def check_stac_valid(root: Path) -> CheckResult:
     return res
 
 
-def _decisions_by_id(root: Path) -> dict[str, Path]:
+def _decisions_by_id(root: Path) -> dict[str, RecordedRun]:
     out = {}
     for run in _runs(root):
-        dec = run / "decision.json"
-        if dec.is_file():
-            try:
-                out[_read_json(dec)["decision_id"]] = run
-            except (KeyError, json.JSONDecodeError):
-                continue
+        try:
+            out[str(run.decision_doc["decision_id"])] = run
+        except (KeyError, RecordError):
+            continue
     return out
 
 
@@ -271,7 +268,7 @@ def check_promotion_backed(root: Path) -> CheckResult:
                 )
             )
             continue
-        decision = _read_json(run / "decision.json")
+        decision = run.decision_doc
         if decision.get("outcome") != "allow":
             res.findings.append(
                 Finding(
@@ -282,7 +279,7 @@ def check_promotion_backed(root: Path) -> CheckResult:
                     _line_of(path, "kfm:decision_id"),
                 )
             )
-        quality = _read_json(run / "evidence.json").get("sections", {}).get("quality")
+        quality = run.evidence_doc.get("sections", {}).get("quality")
         if not quality or not quality.get("data", {}).get("success"):
             res.findings.append(
                 Finding(
@@ -302,15 +299,11 @@ def check_provenance_present(root: Path) -> CheckResult:
     )
     for run in _runs(root):
         res.examined += 1
-        rel = _rel(root, run)
-        missing = [n for n in RUN_FILES if not (run / n).is_file()]
-        invalid = (run / "request.json").is_file() and _read_json(run / "request.json").get(
-            "invalid"
-        )
-        if not invalid:
-            missing += [n for n in PROVENANCE_FILES if not (run / n).is_file()]
-            if not any((run / "openlineage").glob("*.json")):
-                missing.append("openlineage/*.json")
+        rel = _rel(root, run.folder)
+        missing = [n for n in RUN_FILES if not run.file(n).is_file()]
+        missing += [n for n in PROVENANCE_FILES if not run.file(n).is_file()]
+        if not any(run.file("openlineage").glob("*.json")):
+            missing.append("openlineage/*.json")
         if missing:
             res.findings.append(Finding(res.name, "error", f"run lacks {', '.join(missing)}", rel))
     return res
@@ -381,7 +374,9 @@ def check_secrets_pii(root: Path) -> CheckResult:
 
     res = CheckResult("secrets-pii", "no secrets or PII in run records and catalogs")
     files: list[Path] = []
-    for base in (root / "mcp" / "runs", root / "data" / "stac"):
+    from kfm_gate.layout import STAC, Layout
+
+    for base in (Layout(root).runs_dir, root / STAC):
         if base.is_dir():
             files += sorted(
                 p for p in base.rglob("*") if p.is_file() and p.suffix in _SCANNED_SUFFIXES
@@ -462,11 +457,14 @@ def check_placement(root: Path) -> CheckResult:
         "outputs under data/processed/, catalogs under data/stac/, checksums everywhere",
     )
     for run in _runs(root):
-        req_path = run / "request.json"
-        if not req_path.is_file():
+        req_path = run.file("request.json")
+        if not req_path.is_file() or run.attempt is not None:
             continue
         res.examined += 1
-        req = _read_json(req_path)
+        try:
+            req = run.request_doc
+        except RecordError:
+            continue  # reported by partition-keys
         for out in req.get("outputs", []):
             out_path = str(out.get("path", ""))
             if not out_path.startswith("data/processed/") or ".." in out_path.split("/"):

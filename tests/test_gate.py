@@ -40,8 +40,13 @@ def root(tmp_path: Path) -> Path:
     return scratch_repo(tmp_path)
 
 
-def test_allow_promotes_public_view_and_records(root: Path) -> None:
-    run = _gate(root).evaluate(dump(make_request(root)))
+def test_allow_is_recorded_with_its_public_view_and_published_by_the_publisher(
+    root: Path,
+) -> None:
+    from kfm_gate.publication import Publisher
+
+    gate = _gate(root)
+    run = gate.evaluate(dump(make_request(root)))
     assert run.decision.outcome == "allow", run.decision.violations
     assert run.decision.kfm_outcome == "ANSWER"
     for name in ("request.json", "config.json", "evidence.json", "decision.json", "run.log"):
@@ -50,9 +55,18 @@ def test_allow_promotes_public_view_and_records(root: Path) -> None:
     assert config["policy_digest"] == run.decision.policy_digest
     assert config["environment"]["packages"]["opa-golib-python-bindings"] == "0.4.4"
     assert config["inputs"][0]["sha256"].startswith("sha256:")
+    # the gate records the masked public view with its checksums; it publishes nothing
+    view = json.loads((run.run_dir / "public.json").read_text())
+    assert [f["name"] for f in view["files"]] == ["sites.geojson"]
+    assert (run.run_dir / "public" / "sites.geojson").is_file()
+    assert not (root / PART / "public").exists()
+    assert not (root / "data" / "stac").exists() and not (root / "data" / "graph").exists()
+    assert not (root / "mcp" / "work").exists() or not any((root / "mcp" / "work").iterdir())
+    done = Publisher(gate.layout).publish(run.request, run.decision.run_id)  # type: ignore[arg-type]
+    assert done.published and done.ledger is not None
     published = list((root / PART / "public").rglob("sites.geojson"))
     assert len(published) == 1
-    assert not (root / PART / ".staging").exists() or not any((root / PART / ".staging").iterdir())
+    assert published[0].read_bytes() == (run.run_dir / "public" / "sites.geojson").read_bytes()
 
 
 def test_same_request_twice_same_ids_and_bytes(root: Path) -> None:

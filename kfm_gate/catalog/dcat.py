@@ -278,4 +278,6 @@ def dcat_turtle(collection: Mapping[str, Any], *, config: Mapping[str, Any] | No
 
 
 def dcat_path(root: Path, collection_id: str) -> Path:
-    return root / "data" / "stac" / collection_id / DCAT_FILE
+    from kfm_gate.layout import Layout
+
+    return Layout(root).dcat_path(collection_id)

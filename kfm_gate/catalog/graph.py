@@ -26,14 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import InputError, RecordError
-from kfm_gate.provenance.prov import KFM_NS, decision_iri, iri_path, public_entity_iri
+from kfm_gate.layout import GRAPH_FILE, STAC
+from kfm_gate.provenance.prov import (
+    KFM_NS,
+    decision_iri,
+    iri_path,
+    public_entity_iri,
+    stac_item_iri,
+)
 from kfm_gate.provenance.rdfwrite import Triples, nt_lines
 from kfm_gate.provenance.record import RunRecord
 
 if TYPE_CHECKING:
     from rdflib import Graph
 
-GRAPH_FILE = "data/graph/lineage.nt"
 #: segments waiting to be merged into the base: beyond this many, the next write merges them
 MAX_SEGMENTS = 32
 PROV_NS = "http://www.w3.org/ns/prov#"
@@ -285,18 +291,24 @@ class RdfGraphSink:
         return GraphUpdate({self.path: base}, tuple(p for p, _, _ in segments), len(added))
 
     def merge(self, graphs: Iterable[Triples]) -> int:
-        """Merge ``graphs`` and persist at once (atomic publication); returns the lines added."""
-        from kfm_gate.provenance.staging import StagedWrites, publish_lock
+        """Merge ``graphs`` and persist at once (one transaction); returns the lines added."""
+        from kfm_gate.journal import Transaction
+        from kfm_gate.layout import Layout
 
-        with publish_lock(self.root):  # no other publication changes the store meanwhile
+        txn = Transaction(Layout(self.root))
+        with txn.lock.hold():  # no other transaction changes the store meanwhile
             update = self.plan_update(graphs)
-            staged = StagedWrites(self.root)
-            for path, data in update.writes.items():
-                staged.add(path, data)
-            for path in update.removes:
-                staged.remove(path)
-            staged.commit()
+            stage_update(txn, update)
+            txn.commit()
         return update.added
+
+
+def stage_update(txn: Any, update: GraphUpdate) -> None:
+    """Stage a :class:`GraphUpdate` in a :class:`kfm_gate.journal.Transaction`."""
+    for path, data in update.writes.items():
+        txn.put(path, data)
+    for path in update.removes:
+        txn.remove(path)
 
 
 def build_stac_triples(record: RunRecord, version: int, root: Path) -> Graph:
@@ -306,18 +318,18 @@ def build_stac_triples(record: RunRecord, version: int, root: Path) -> Graph:
 
     kfm = Namespace(KFM_NS)
     g = Graph()
-    item = URIRef(iri_path("stac", record.collection_id, record.item_id, f"v{version}"))
+    item = URIRef(stac_item_iri(record.collection_id, record.item_id, version))
     g.add((item, RDF.type, PROV.Entity))
     g.add((item, RDF.type, kfm.StacItem))
     g.add((item, DCTERMS.identifier, Literal(record.item_id)))
     g.add((item, kfm.version, Literal(str(version))))
-    g.add((item, kfm.path, Literal(f"data/stac/{record.collection_id}/{record.item_id}/item.json")))
+    g.add((item, kfm.path, Literal(f"{STAC}/{record.collection_id}/{record.item_id}/item.json")))
     g.add((item, DCTERMS.isPartOf, URIRef(iri_path("dataset", record.collection_id))))
     g.add((item, PROV.wasInfluencedBy, URIRef(decision_iri(record.decision.decision_id))))
     for pf in record.public_files:
         g.add((item, PROV.wasDerivedFrom, URIRef(public_entity_iri(pf.relpath, pf.sha256))))
     if version > 1:
-        prev = URIRef(iri_path("stac", record.collection_id, record.item_id, f"v{version - 1}"))
+        prev = URIRef(stac_item_iri(record.collection_id, record.item_id, version - 1))
         g.add((item, PROV.wasRevisionOf, prev))
     del root
     return g
@@ -501,20 +513,26 @@ def _fmt(value: Any) -> str:
 
 
 def resolve_partition(root: Path, spec: str) -> dict[str, Any]:
-    """The latest ledger entry for ``spec``: a run id, ``aoi|day`` or ``<asset key>@aoi|day``."""
+    """The latest decision entry of the ledger for ``spec``: a run id, ``aoi|day`` or
+    ``<asset key>@aoi|day`` (publish and withdraw entries are not decisions)."""
+    from kfm_gate.layout import Layout
     from kfm_gate.provenance.ledger import Ledger
 
     asset, _, part = spec.rpartition("@")
-    entries = Ledger(root / "mcp" / "ledger.jsonl").entries()
+    path = Layout(root).ledger_path
+    entries = Ledger(path).entries()
     match = [
         e
         for e in entries
-        if e.get("run_id") == spec
-        or (e.get("partition") == part and (not asset or e.get("asset_key") == asset))
+        if e.get("kind", "decision") == "decision"
+        and (
+            e.get("run_id") == spec
+            or (e.get("partition") == part and (not asset or e.get("asset_key") == asset))
+        )
     ]
     if not match:
         raise InputError(
-            f"no recorded run for {spec!r} in {root / 'mcp' / 'ledger.jsonl'}; give a run id, "
+            f"no recorded run for {spec!r} in {path}; give a run id, "
             "'<aoi_key>|<YYYY-MM-DD>' or '<asset_key>@<aoi_key>|<YYYY-MM-DD>'"
         )
     return match[-1]
@@ -571,13 +589,18 @@ def diff_partitions(root: Path, a: str, b: str) -> PartitionDiff:
     """What changed between partitions ``a`` and ``b``: flags, evidence, checksums, outcome, rules."""
     from rdflib import Graph
 
-    from kfm_gate.ids import run_folder_name
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
 
+    store = RunStore(Layout(root))
     summaries = []
     runs = []
     for spec in (a, b):
         entry = resolve_partition(root, spec)
-        prov_path = root / "mcp" / "runs" / run_folder_name(entry["run_id"]) / "prov.ttl"
+        record = store.latest(str(entry["run_id"]))
+        if record is None:
+            raise RecordError(f"run {entry['run_id']} of {spec!r} has no record under {store.base}")
+        prov_path = record.file("prov.ttl")
         try:
             g = Graph().parse(prov_path, format="turtle")
         except (OSError, ValueError) as err:

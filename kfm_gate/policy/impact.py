@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from kfm_gate.errors import InputError, KfmGateError, PolicyError
+from kfm_gate.errors import InputError, KfmGateError, PolicyError, RecordError
 from kfm_gate.policy import contract
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
 from kfm_gate.policy.engine import (
@@ -62,6 +62,7 @@ from kfm_gate.policy.engine import (
     EmbeddedOpaEngine,
     PolicyEngine,
 )
+from kfm_gate.runs import RecordedRun
 
 #: the file the gate writes with both phase inputs (see the module docstring)
 POLICY_INPUT_FILE = "policy_input.json"
@@ -189,10 +190,6 @@ class ImpactReport:
 # -- loading recorded inputs ----------------------------------------------------------------
 
 
-def _read(folder: Path, name: str) -> Any:
-    return json.loads((folder / name).read_text(encoding="utf-8"))
-
-
 def _today(decision: Mapping[str, Any]) -> dt.date:
     stamp = str(decision.get("evaluated_at", ""))[:10]
     return dt.date.fromisoformat(stamp)
@@ -205,23 +202,23 @@ def _reconstruct_base_input(request_doc: Mapping[str, Any], today: dt.date) -> d
     return contract.policy_input(request, flags, missing, {}, today)
 
 
-def load_case(folder: Path) -> ReplayCase | str:
+def load_case(folder: Path | RecordedRun) -> ReplayCase | str:
     """The replay case of one run folder, or the reason it cannot be replayed."""
     return _load_case(folder)[0]
 
 
-def _load_case(folder: Path) -> tuple[ReplayCase | str, dict[str, Any] | None]:
+def _load_case(folder: Path | RecordedRun) -> tuple[ReplayCase | str, dict[str, Any] | None]:
     """``load_case`` and the decision document it read (for the duplicate key)."""
+    record = folder if isinstance(folder, RecordedRun) else RecordedRun(folder)
     try:
-        decision = _read(folder, "decision.json")
-    except (OSError, json.JSONDecodeError) as err:
+        decision = record.decision_doc
+    except RecordError as err:
         return f"decision.json unreadable: {err}", None
-    if not isinstance(decision, dict):
-        return "decision.json is not an object", None
-    return _case_of(folder, decision), decision
+    return _case_of(record, decision), decision
 
 
-def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
+def _case_of(record: RecordedRun, decision: dict[str, Any]) -> ReplayCase | str:
+    name = record.folder.name
     partition = decision.get("partition") or {}
     if not partition.get("aoi_key"):
         return "request was rejected (no partition)"
@@ -229,11 +226,10 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
         today = _today(decision)
     except ValueError:
         return f"decision.json has no usable evaluated_at ({decision.get('evaluated_at')!r})"
-    recorded = folder / POLICY_INPUT_FILE
     source: InputSource
     try:
-        if recorded.is_file():
-            doc = _read(folder, POLICY_INPUT_FILE)
+        if record.file(POLICY_INPUT_FILE).is_file():
+            doc = record.policy_inputs
             base_input = doc.get("obligations")
             phase2 = doc.get("decision")
             if not isinstance(base_input, dict):
@@ -245,13 +241,12 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
         else:
             if decision.get("outcome") == "error":
                 return "recorded outcome error: the run stopped before its evidence was complete"
-            request_doc = _read(folder, "request.json")
-            if request_doc.get("invalid"):
+            if record.rejected:
                 return "request was rejected"
-            base_input = _reconstruct_base_input(request_doc, today)
-            evidence = contract.evidence_input(_read(folder, "evidence.json"))
+            base_input = _reconstruct_base_input(record.request_doc, today)
+            evidence = contract.evidence_input(record.evidence_doc)
             source = "reconstructed"
-    except (OSError, json.JSONDecodeError, KfmGateError, ValueError) as err:
+    except (KfmGateError, ValueError) as err:
         return f"record unreadable: {err}"
     unresolved = sorted(
         name
@@ -265,8 +260,8 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
     except ValueError:
         return f"{POLICY_INPUT_FILE} has no usable 'today' ({base_input.get('today')!r})"
     return ReplayCase(
-        run=folder.name,
-        run_id=str(decision.get("run_id", folder.name)),
+        run=name,
+        run_id=str(decision.get("run_id", name)),
         asset_key=str(decision.get("asset_key", "")),
         aoi_key=str(partition.get("aoi_key")),
         time_key=str(partition.get("time_key", "")),
@@ -295,7 +290,8 @@ def _recorded_result(decision: Mapping[str, Any]) -> ReplayResult | None:
     return _result(decision, obligations)
 
 
-def iter_run_folders(root: Path) -> Iterator[Path]:
+def iter_run_folders(root: Path) -> Iterator[RecordedRun]:
+    """The current decision of every run (errors are never replayed)."""
     from kfm_gate.layout import Layout
     from kfm_gate.runs import RunStore
 
@@ -476,7 +472,7 @@ def replay_runs(
     base_label: str = "base",
     head_label: str = "working tree",
     as_of: dt.date | None = None,
-    folders: Iterable[Path] | None = None,
+    folders: Iterable[Path | RecordedRun] | None = None,
     reuse_recorded: bool = True,
     workers: int = 2,
 ) -> ImpactReport:
@@ -504,7 +500,7 @@ def replay_runs(
             report.runs_seen += 1
             case, decision = _load_case(folder)
             if isinstance(case, str):
-                report.skipped.append((folder.name, case))
+                report.skipped.append((_name(folder), case))
                 continue
             assert decision is not None  # a case is only ever read from a decision
             key = _dedupe_key(case, decision)
@@ -553,6 +549,10 @@ def replay_runs(
     report.flips.sort(key=lambda f: (f.case.asset_key, f.case.aoi_key, f.case.time_key, f.case.run))
     report.duration_s = time.perf_counter() - start
     return report
+
+
+def _name(folder: Path | RecordedRun) -> str:
+    return folder.folder.name if isinstance(folder, RecordedRun) else folder.name
 
 
 #: reused cases that are evaluated anyway, to check that reuse gives the evaluated answer

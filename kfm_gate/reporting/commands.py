@@ -28,7 +28,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.run_id and (ranged or args.aoi):
         raise InputError("give either RUN_ID or --from/--to [--aoi], not both")
     if args.run_id:
-        page = render_run_report(root, store.find(args.run_id), policy_dir)
+        page = render_run_report(root, store.find(args.run_id).folder, policy_dir)
         what = f"run {args.run_id}"
     elif ranged:
         if args.date_from is None or args.date_to is None:
