@@ -194,7 +194,9 @@ def cmd_ci(args: argparse.Namespace) -> int:
     report = run_audit(_root(args), only=args.check or None)
     text = renderer.render(report)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        from kfm_gate.layout import write_output
+
+        write_output(Path(args.out), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return report.exit_code

@@ -41,7 +41,13 @@ from kfm_gate.context import (
     StartsEarly,
     ViewFile,
 )
-from kfm_gate.errors import CollectorError, InputError, KfmGateError, RecordError
+from kfm_gate.errors import (
+    CollectorError,
+    InputError,
+    KfmGateError,
+    PolicyCompileError,
+    RecordError,
+)
 from kfm_gate.footprint import footprint
 from kfm_gate.ids import invalid_request_id, run_folder_name, run_id, sha256_bytes, validate_aoi_key
 from kfm_gate.layout import Layout
@@ -698,10 +704,9 @@ class Gate:
             message = str(err)
         else:
             message = f"internal error {type(err).__name__}: {err}"
-        location = getattr(err, "location", None)
         details: dict[str, Any] = {"error_type": type(err).__name__}
-        if location:
-            details["location"] = location
+        if isinstance(err, PolicyCompileError) and err.location:
+            details["location"] = err.location
         work.note(f"ERROR {code}: {message}")
         violation = Violation(
             rule="gate.error", code=code, msg=message, severity="critical", details=details

@@ -364,18 +364,25 @@ def public_rel(request: PromotionRequest, run_id: str) -> str:
     )
 
 
-def write_output(path: Path, data: bytes) -> Path:
+def write_output(path: Path, data: bytes, *, make_dirs: bool = False) -> Path:
     """Write a file the user named (``--out``) atomically, where it is named: a link there is
-    refused (it would carry the write elsewhere), and the folder must exist."""
+    refused (it would carry the write elsewhere) and nothing is written; its folder must
+    exist unless ``make_dirs``. PathError says what is wrong and the fix."""
     path = path if path.is_absolute() else Path.cwd() / path
     if path.is_symlink():
         raise PathError(
-            f"{path} is a link (to {os.path.realpath(path)}): name the file itself, not a link"
+            f"{path} is a link (to {path.resolve()}): name the file itself, not a link; "
+            "nothing was written"
         )
-    if not path.parent.is_dir():
-        raise PathError(f"the folder of {path} does not exist: create it first")
     if path.is_dir():
         raise PathError(f"{path} is a folder: name a file")
+    if not path.parent.is_dir():
+        if not make_dirs:
+            raise PathError(f"the folder of {path} does not exist: create it first")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise PathError(f"cannot create the folder of {path}: {err.strerror or err}") from err
     atomic_write_all({path: data})
     return path
 

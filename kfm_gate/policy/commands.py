@@ -33,9 +33,9 @@ def _root(args: argparse.Namespace) -> Path:
 
 def _emit(text: str, out: str | None) -> None:
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        from kfm_gate.layout import write_output
+
+        write_output(Path(out), text.encode("utf-8"), make_dirs=True)
     else:
         sys.stdout.write(text)
 

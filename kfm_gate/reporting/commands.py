@@ -47,12 +47,9 @@ def _report(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a RUN_ID, or --from YYYY-MM-DD --to YYYY-MM-DD for a range")
     if args.out:
-        out = Path(args.out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(page, encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"cannot write the report to {out}: {err}") from err
+        from kfm_gate.layout import write_output
+
+        out = write_output(Path(args.out), page.encode("utf-8"), make_dirs=True)
         print(f"council report of {what}: {out}")
     else:
         sys.stdout.write(page)
