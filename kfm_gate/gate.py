@@ -336,6 +336,8 @@ class Gate:
         except KfmGateError as err:  # a write would leave the roots: nothing is written
             return self._unrecorded(work, self._error_decision(work, err), root_only=True)
         with self.layout.run_lock(run_folder_name(rid)):  # LockError: the run is busy
+            # what a killed evaluation of this run left in its scratch folder
+            shutil.rmtree(self.layout.work_dir(rid), ignore_errors=True)
             if not self.settings.force:
                 found, why = self.store.reusable(rid, request.request_digest)
                 if found is not None:

@@ -491,6 +491,7 @@ def atomic_write_all(
     sync_with: Iterable[int | Path] = (),
     defer_dirs: list[Path] | None = None,
     layout: Layout | None = None,
+    staging: Path | None = None,
 ) -> None:
     """Write several files, each atomically (temp beside it, fsync, rename), in three steps
     shared by all of them: the temporaries (and the open descriptors ``sync_with``, e.g. a
@@ -499,7 +500,9 @@ def atomic_write_all(
     descriptor (or folder) of ``sync_with`` is on disk; a crash leaves each target old or
     new, never half written. ``defer_dirs``: the folders are appended to this list instead
     of being fsynced here (the caller fsyncs them with its own, before relying on them).
-    ``layout``: its checkpoints are told each write and rename.
+    ``layout``: its checkpoints are told each write and rename. ``staging``: the temporaries
+    go there instead of beside their targets (a transaction's staging area, emptied by the next
+    transaction: a crash leaves no temporary beside a target).
     """
     temps: list[tuple[Path, Path]] = []
     fds: list[int] = []
@@ -510,7 +513,14 @@ def atomic_write_all(
                 current = target
                 if layout is not None:
                     layout.step("write", target)
-                tmp, fd = write_temp(target, data)
+                if staging is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                tmp, fd = write_temp(
+                    target,
+                    data,
+                    folder=staging,
+                    mode=layout.file_mode if layout is not None else None,
+                )
                 temps.append((tmp, target))
                 fds.append(fd)
             fsync_all([*sync_with, *fds])

@@ -437,6 +437,13 @@ class Ledger:
                 lines, size, torn = self._last_lines(2)
             head = self._read_head()
             parsed = [self._parse(line) for line in lines]
+            if head is None and parsed:
+                if int(parsed[-1][0]["seq"]) != 1:
+                    raise LedgerError(
+                        f"the head {self.head_path} of {self.path} is missing: run `kfm-gate "
+                        "ledger verify` before appending"
+                    )
+                head = (0, GENESIS)  # the first append stopped before its head
             if parsed and head is not None and parsed[-1][1] != head[1]:
                 # the last line is not committed: a crash stopped between line and head
                 body, stored = parsed[-1]
@@ -575,11 +582,16 @@ class Ledger:
     ) -> None:
         from kfm_gate.layout import atomic_write_all
 
+        staging = None
+        if self.layout is not None:  # written under the transaction lock: its staging area
+            staging = self.layout.staging_dir
+            staging.mkdir(parents=True, exist_ok=True)
         atomic_write_all(
             files,
             sync_with=[sync_fd] if sync_fd is not None else [],
             defer_dirs=defer_dirs,
             layout=self.layout,
+            staging=staging,
         )
 
     def _head_bytes(self, count: int, last_hash: str) -> bytes:

@@ -247,7 +247,8 @@ class Publisher:
         by: str = "council",
     ) -> Publication:
         """Take ``request``'s published partition back (see the module docstring);
-        PublicationRefusedError when nothing of it is published."""
+        PublicationRefusedError when nothing of it is published. The same withdrawal again
+        (reason, day, by) changes nothing."""
         reason = " ".join(reason.split())
         if not reason:
             raise InputError("a withdrawal needs a reason (--reason '...'): it is recorded")
@@ -255,6 +256,12 @@ class Publisher:
             recover(self.layout, self.backend.lock)
             previous = self.backend.read(request)
             part = f"{request.partition.aoi_key}|{request.partition.time_key}"
+            if (
+                previous is not None
+                and not previous.published
+                and (previous.reason, previous.day, previous.by) == (reason, day.isoformat(), by)
+            ):
+                return Publication("withdraw", previous)  # this very withdrawal is done
             if previous is None or not previous.published:
                 raise PublicationRefusedError(
                     f"partition {part} of {request.dataset} is not published: nothing to withdraw"

@@ -204,10 +204,9 @@ def test_withdraw_command_by_partition_and_by_run(
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["state"]["status"] == "withdrawn"
-    assert (
-        main(["--root", str(tmp_path), "withdraw", "ks-county-20177|2026-11-01", "--reason", "x"])
-        == 2
-    )
+    again = ["--root", str(tmp_path), "withdraw", "ks-county-20177|2026-11-01", "--reason"]
+    assert main([*again, "x"]) == 0  # the same withdrawal again: done, nothing changes
+    assert main([*again, "another reason"]) == 2
     assert "not published" in capsys.readouterr().err
     assert (
         main(["--root", str(tmp_path), "withdraw", "ks-county-20001|2026-11-01", "--reason", "x"])
