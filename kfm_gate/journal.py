@@ -236,7 +236,8 @@ class Transaction:
         fds: list[int] = []
         journal_tmp: Path | None = None
         try:
-            staging.mkdir(parents=True, exist_ok=True)
+            if not staging.is_dir():
+                staging.mkdir(parents=True, exist_ok=True)
             layout.check_inside(staging)
             self._same_device(staging, changed)
             same: dict[bytes, Path] = {}  # bytes -> the temporary written for them

@@ -148,6 +148,8 @@ class Layout:
             checkpoints if checkpoints is not None else checkpoints_from_env()
         )
         self.file_mode = current_file_mode()
+        #: the write roots of this layout, as strings (per tuple of roots asked for)
+        self._roots: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the root (``str(path)`` when it is not under it)."""
@@ -257,7 +259,12 @@ class Layout:
     def _inside(self, target: Path, shown: str, roots: tuple[str, ...]) -> Path:
         # The roots are taken literally under the (resolved) repository root: a root that is
         # itself a link to somewhere else does not carry writes out of the repository.
-        if not any(target == a or a in target.parents for a in (self.root / r for r in roots)):
+        # (Compared as strings: ``target`` is absolute and normalized, a resolved path.)
+        text = str(target)
+        bases = self._roots.get(roots)
+        if bases is None:
+            bases = self._roots[roots] = tuple(str(self.root / r) for r in roots)
+        if not any(text == b or text.startswith(b + "/") for b in bases):
             names = ", ".join(f"{r}/" for r in roots)
             raise PathError(
                 f"path {shown!r} resolves to {target}, outside {names} of {self.root}; "
@@ -268,7 +275,8 @@ class Layout:
     def check_inside(self, path: Path, *, roots: tuple[str, ...] = WRITE_ROOTS) -> Path:
         """Refuse an absolute ``path`` (links resolved) that is not under one of ``roots``."""
         target = self._resolve_below_root(path)
-        if target != self.root and self.root not in target.parents:
+        root = str(self.root)
+        if not (str(target) == root or str(target).startswith(root + "/")):
             raise PathError(
                 f"path {path} resolves to {target}, outside the repository {self.root}; "
                 "replace the link by a plain file or folder"
@@ -322,8 +330,9 @@ class Layout:
         it, or with ``wait=False`` fail at once with LockError (``busy`` says why)."""
         target = self.check_inside(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.check_inside(target)  # a folder made above may not be a link
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.check_inside(target)  # a folder made here may not be a link
             fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as err:
             raise RecordError(
@@ -439,7 +448,7 @@ def write_temp(
     folder created when missing, unless ``make_dirs`` is false: the caller did); returns its
     path and its open descriptor (not yet fsynced: the caller does)."""
     where = folder if folder is not None else target.parent
-    if make_dirs:
+    if make_dirs and not where.is_dir():
         where.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=where)
     try:
@@ -513,7 +522,7 @@ def atomic_write_all(
                 current = target
                 if layout is not None:
                     layout.step("write", target)
-                if staging is not None:
+                if staging is not None and not target.parent.is_dir():
                     target.parent.mkdir(parents=True, exist_ok=True)
                 tmp, fd = write_temp(
                     target,

@@ -524,7 +524,8 @@ class Ledger:
         if receipt is not None:
             files[receipt] = receipt_bytes(out)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("ab") as fh:
                 start = fh.tell()
                 try:
@@ -585,7 +586,8 @@ class Ledger:
         staging = None
         if self.layout is not None:  # written under the transaction lock: its staging area
             staging = self.layout.staging_dir
-            staging.mkdir(parents=True, exist_ok=True)
+            if not staging.is_dir():
+                staging.mkdir(parents=True, exist_ok=True)
         atomic_write_all(
             files,
             sync_with=[sync_fd] if sync_fd is not None else [],

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kfm_gate.errors import InputError, PublicationRefusedError, RecordError
@@ -178,12 +179,17 @@ class Publisher:
                 if str(old["path"]) not in kept:
                     txn.remove(layout.root / str(old["path"]))
         graph = prov_triples(prov)
-        prov_docs = {"prov.ttl": serialize_turtle(graph), "prov.jsonld": serialize_jsonld(graph)}
-        sources = {
-            name: record.file(name)
-            for name, data in prov_docs.items()
-            if record.file(name).is_file() and record.file(name).read_bytes() == data
-        }
+        # the sidecars beside the item are the recorded PROV documents (links to them)
+        prov_docs: dict[str, bytes] = {}
+        sources: dict[str, Path] = {}
+        for name in ("prov.ttl", "prov.jsonld"):
+            try:
+                prov_docs[name] = record.file(name).read_bytes()
+                sources[name] = record.file(name)
+            except OSError:  # not recorded (an older record): written from the triples
+                prov_docs[name] = (
+                    serialize_turtle(graph) if name == "prov.ttl" else serialize_jsonld(graph)
+                )
         plan = StacWriter(layout).plan(prov, sidecar_files(prov, prov_docs), sources)
         if self.validate_stac:
             errors = validate_stac(plan.item) + validate_stac(plan.collection)
