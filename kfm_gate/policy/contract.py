@@ -138,21 +138,31 @@ def evidence_input(evidence: Evidence | Mapping[str, Any]) -> dict[str, Any]:
     return evidence.to_policy_input()
 
 
+def decision_extra(
+    obligations: Iterable[Obligation] | Iterable[Mapping[str, Any]],
+    evidence: Mapping[str, Any],
+    waivers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What phase 2 adds to the phase-1 input: the obligations the gate applied, the evidence
+    (:func:`evidence_input`) and the active waivers of the evaluation day. No key of it is a
+    key of the phase-1 input."""
+    return {
+        "obligations": [o.to_json_dict() if isinstance(o, Obligation) else o for o in obligations],
+        "evidence": evidence,
+        "waivers": waivers,
+    }
+
+
 def decision_input(
     base_input: Mapping[str, Any],
     obligations: Iterable[Obligation] | Iterable[Mapping[str, Any]],
     evidence: Mapping[str, Any],
     waivers: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The phase-2 input document (``data.kfm.gate.decision``): the phase-1 input, the
-    obligations the gate applied, the evidence (:func:`evidence_input`) and the active
-    waivers of the evaluation day."""
-    return {
-        **base_input,
-        "obligations": [o.to_json_dict() if isinstance(o, Obligation) else o for o in obligations],
-        "evidence": evidence,
-        "waivers": waivers,
-    }
+    """The phase-2 input document (``data.kfm.gate.decision``): the phase-1 input and
+    :func:`decision_extra` (``{**base, **extra}``: a replay that evaluates many cases at once
+    sends the two parts and unions them, without converting the phase-1 input twice)."""
+    return {**base_input, **decision_extra(obligations, evidence, waivers)}
 
 
 # -- answers -------------------------------------------------------------------------------

@@ -31,10 +31,13 @@ the base) already holds that side's answer: the replay input is the recorded inp
 input, same evidence, same day; obligations and waivers come from the same policy set), so the
 recorded decision is reused for that side instead of evaluated again. A spread sample of the
 reused cases is still evaluated, and any difference turns reuse off for the whole report. Cases
-that must be evaluated go phase by phase, each phase in one engine call per batch, with the
-inputs built by :mod:`kfm_gate.policy.contract` exactly as the gate builds them, on two threads
-with an engine of each policy set they meet. The threads start while the run folders are still being read (runs
-are handed out 128 at a time; the engines compile meanwhile, each for the one query it runs).
+that must be evaluated go through both phases with inputs built by
+:mod:`kfm_gate.policy.contract` exactly as the gate builds them, a batch of cases per engine
+call: phase 1 of every case and phase 2 of every case built with the obligations it recorded,
+in one call; a case whose phase-1 result differs from those obligations gets phase 2 again with
+its own, in a second call. Two threads evaluate, with an engine of each policy set they meet;
+they start while the run folders are still being read (runs are handed out 128 at a time; the
+engines compile meanwhile, each for the one query it runs).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class ReplayCase:
     policy_digest: str = ""
     #: the recorded decision as a replay result (only for recorded inputs that reached an outcome)
     recorded: ReplayResult | None = None
+    #: the obligations the gate gave phase 2 (recorded inputs only)
+    obligations: list[dict[str, Any]] | None = None
 
     @property
     def partition(self) -> str:
@@ -227,6 +232,7 @@ def _case_of(record: RecordedRun, decision: dict[str, Any]) -> ReplayCase | str:
     except ValueError:
         return f"decision.json has no usable evaluated_at ({decision.get('evaluated_at')!r})"
     source: InputSource
+    recorded_obligations: Any = None
     try:
         if record.file(POLICY_INPUT_FILE).is_file():
             doc = record.policy_inputs
@@ -237,6 +243,7 @@ def _case_of(record: RecordedRun, decision: dict[str, Any]) -> ReplayCase | str:
             if not isinstance(phase2, dict):
                 return "the run stopped before phase 2 (no phase-2 input recorded)"
             evidence = phase2.get("evidence") or {}
+            recorded_obligations = phase2.get("obligations")
             source = "recorded"
         else:
             if decision.get("outcome") == "error":
@@ -272,6 +279,7 @@ def _case_of(record: RecordedRun, decision: dict[str, Any]) -> ReplayCase | str:
         source=source,
         policy_digest=str(decision.get("policy_digest") or ""),
         recorded=_recorded_result(decision) if source == "recorded" else None,
+        obligations=recorded_obligations if isinstance(recorded_obligations, list) else None,
     )
 
 
@@ -301,16 +309,26 @@ def iter_run_folders(root: Path) -> Iterator[RecordedRun]:
 # -- replay ----------------------------------------------------------------------------------
 
 
-#: a helper module added to each replayed policy set: evaluates one phase for many inputs in one
-#: call (the inputs themselves are built by :mod:`kfm_gate.policy.contract`, as the gate's are)
+#: a helper module added to each replayed policy set: evaluates many inputs of each phase in one
+#: call. The inputs are built by :mod:`kfm_gate.policy.contract`, as the gate builds them: phase
+#: 1 is ``cases[i]``, phase 2 the union of ``cases[i]`` and its ``contract.decision_extra``
+#: (which is what ``contract.decision_input`` is), so a phase-1 input is converted for OPA once
+#: for both phases.
 _BATCH_PACKAGE = "kfm_replay_batch"
 _BATCH_MODULE = f"""package {_BATCH_PACKAGE}
 
-obligations := [o | some c in input.cases; o := data.kfm.gate.obligations with input as c]
+results := {{
+	"obligations": [o | some c in input.cases; o := data.kfm.gate.obligations with input as c],
+	"decisions": decisions,
+}}
 
-decisions := [d | some c in input.cases; d := data.kfm.gate.decision with input as c]
+decisions := [d |
+	some p in input.pairs
+	d := data.kfm.gate.decision with input as object.union(input.cases[p.case], p.extra)
+]
 """
-_OBLIGATIONS_BATCH = f"{_BATCH_PACKAGE}.obligations"
+_RESULTS = f"{_BATCH_PACKAGE}.results"
+_DECISIONS = f"{_BATCH_PACKAGE}.decisions"
 #: cases per batched evaluation
 BATCH_SIZE = 256
 
@@ -332,7 +350,7 @@ class ReplayEngine:
         helper = f"{_BATCH_PACKAGE}/batch.rego"
         self.engine: PolicyEngine = EmbeddedOpaEngine(
             replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
-            prepare=(_OBLIGATIONS_BATCH,),
+            prepare=(_RESULTS, _DECISIONS),
         )
         self._waivers = load_waivers(policies.root)
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
@@ -349,11 +367,16 @@ class ReplayEngine:
     def _base_input(case: ReplayCase, as_of: dt.date | None) -> dict[str, Any]:
         return case.base_input if as_of is None else contract.at_day(case.base_input, as_of)
 
-    def _decision_input(
+    def _extra(
         self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
     ) -> dict[str, Any]:
         waivers = self.waivers(contract.input_day(base_input))
-        return contract.decision_input(base_input, obligations, case.evidence, waivers)
+        return contract.decision_extra(obligations, case.evidence, waivers)
+
+    def _decision_input(
+        self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {**base_input, **self._extra(case, base_input, obligations)}
 
     def replay(self, case: ReplayCase, *, as_of: dt.date | None = None) -> ReplayResult:
         """Outcome of ``case`` under this policy set; ``error`` when evaluation fails."""
@@ -367,14 +390,31 @@ class ReplayEngine:
             return ReplayResult(outcome="error", error=str(err))
         return _result(raw, obligations)
 
-    def _batch(self, doc: str, inputs: list[dict[str, Any]]) -> list[Any] | None:
+    def _batch(
+        self,
+        bases: list[dict[str, Any]],
+        pairs: list[tuple[int, dict[str, Any]]],
+        *,
+        phase1: bool = True,
+    ) -> tuple[list[Any], list[Any]] | None:
+        """Phase-1 results of ``bases`` (unless not ``phase1``) and the phase-2 results of
+        ``pairs`` (case index, its :func:`contract.decision_extra`), in one call; None when the
+        call fails or some case is undefined (then each is evaluated alone)."""
+        doc = {"cases": bases, "pairs": [{"case": i, "extra": extra} for i, extra in pairs]}
         try:
-            values = self.engine.evaluate(f"{_BATCH_PACKAGE}.{doc}", {"cases": inputs})
+            values = self.engine.evaluate(_RESULTS if phase1 else _DECISIONS, doc)
         except KfmGateError:
             return None
-        if not isinstance(values, list) or len(values) != len(inputs):
-            return None  # some case is undefined: evaluate them one by one
-        return values
+        if not phase1:
+            values = {"obligations": [], "decisions": values}
+        if not isinstance(values, Mapping):
+            return None
+        obligations, decisions = values.get("obligations"), values.get("decisions")
+        if not isinstance(obligations, list) or len(obligations) != (len(bases) if phase1 else 0):
+            return None
+        if not isinstance(decisions, list) or len(decisions) != len(pairs):
+            return None
+        return obligations, decisions
 
     def replay_many(
         self, cases: Sequence[ReplayCase], *, as_of: dt.date | None = None
@@ -383,35 +423,51 @@ class ReplayEngine:
         out: list[ReplayResult] = []
         for start in range(0, len(cases), BATCH_SIZE):
             chunk = cases[start : start + BATCH_SIZE]
-            out += self._replay_phased(chunk, as_of)
+            out += self._replay_chunk(chunk, as_of)
         return out
 
-    def _replay_phased(
+    def _replay_chunk(
         self, chunk: Sequence[ReplayCase], as_of: dt.date | None
     ) -> list[ReplayResult]:
-        """Phase 1 of the chunk in one call, then phase 2 in one call (the gate's order)."""
-        out: list[ReplayResult] = []
-        if chunk:
-            bases = [self._base_input(c, as_of) for c in chunk]
-            raw_obligations = self._batch("obligations", bases)
-            if raw_obligations is None:
-                return [self.replay(c, as_of=as_of) for c in chunk]
-            parsed: list[list[dict[str, Any]] | None] = []
-            for raw in raw_obligations:
-                try:
-                    parsed.append(_obligations(raw))
-                except KfmGateError:
-                    parsed.append(None)
-            todo = [i for i, obl in enumerate(parsed) if obl is not None]
-            inputs = [self._decision_input(chunk[i], bases[i], parsed[i] or []) for i in todo]
-            raw_decisions = self._batch("decisions", inputs) if inputs else []
-            results: dict[int, ReplayResult] = {}
-            if raw_decisions is not None:
-                for i, raw in zip(todo, raw_decisions, strict=True):
+        """Both phases of a chunk, in the gate's order, in as few engine calls as the answers
+        allow: phase 1 of every case, and phase 2 of every case that recorded the obligations
+        it was given, built with those obligations, in one call; a case keeps that phase-2
+        answer only when its phase-1 result (validated and sorted as the gate does) is those
+        very obligations, else its phase 2 is evaluated again with its own, in a second call.
+        """
+        if not chunk:
+            return []
+        bases = [self._base_input(c, as_of) for c in chunk]
+        guessed = [i for i, c in enumerate(chunk) if c.obligations is not None]
+        pairs = [(i, self._extra(chunk[i], bases[i], chunk[i].obligations or [])) for i in guessed]
+        values = self._batch(bases, pairs)
+        if values is None:
+            return [self.replay(c, as_of=as_of) for c in chunk]
+        raw_obligations, raw_decisions = values
+        parsed: list[list[dict[str, Any]] | None] = []
+        for raw in raw_obligations:
+            try:
+                parsed.append(_obligations(raw))
+            except KfmGateError:
+                parsed.append(None)  # evaluated alone below: its error stays with it
+        results: list[ReplayResult | None] = [None] * len(chunk)
+        for i, raw in zip(guessed, raw_decisions, strict=True):
+            if parsed[i] is not None and parsed[i] == chunk[i].obligations:
+                results[i] = _result(raw, parsed[i] or [])
+        redo = [i for i, r in enumerate(results) if r is None and parsed[i] is not None]
+        if redo:
+            again = self._batch(
+                bases,
+                [(i, self._extra(chunk[i], bases[i], parsed[i] or [])) for i in redo],
+                phase1=False,
+            )
+            if again is not None:
+                for i, raw in zip(redo, again[1], strict=True):
                     results[i] = _result(raw, parsed[i] or [])
-            for i, case in enumerate(chunk):
-                out.append(results[i] if i in results else self.replay(case, as_of=as_of))
-        return out
+        return [
+            r if r is not None else self.replay(c, as_of=as_of)
+            for r, c in zip(results, chunk, strict=True)
+        ]
 
     def close(self) -> None:
         self.engine.close()

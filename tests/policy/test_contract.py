@@ -93,3 +93,19 @@ def test_answers_are_read_strictly() -> None:
             contract.parse_decision(bad)
     with pytest.raises(PolicyEvalError):
         contract.parse_obligations("GENERALIZE")
+
+
+def test_the_phase_2_input_is_the_phase_1_input_and_what_phase_2_adds() -> None:
+    """``policy impact`` sends a phase-1 input once and unions it with ``decision_extra`` in
+    OPA (``object.union``): that is ``decision_input`` only while the two share no key."""
+    draft = sample_draft("allow")
+    assert draft.request is not None
+    flags, missing = contract.effective_flags(draft.request)
+    base = contract.policy_input(draft.request, flags, missing, {}, dt.date(2026, 11, 1))
+    extra = contract.decision_extra(
+        draft.decision.obligations, contract.evidence_input(draft.evidence), [{"id": "w"}]
+    )
+    assert not set(base) & set(extra)
+    assert contract.decision_input(
+        base, draft.decision.obligations, contract.evidence_input(draft.evidence), [{"id": "w"}]
+    ) == {**base, **extra}
