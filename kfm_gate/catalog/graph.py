@@ -124,73 +124,89 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-#: per process: segment path -> (identity, its lines, its size); a segment never changes (its
-#: name is the digest of its bytes) until a compaction removes it
-_SEGMENT_CACHE: dict[Path, tuple[tuple[int, ...], frozenset[bytes], int]] = {}
-#: per process: base path -> (identity, line -> present); what bisection found in one version
-#: of the base, remembered until the base is replaced
-_BASE_MEMO: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
 _CACHE_MAX_LINES = 1_000_000
 
 
-def _cached_lines(path: Path, seen: os.stat_result | None = None) -> tuple[frozenset[bytes], int]:
-    """The lines of a segment file and its size, read once per version of the file.
+class GraphFileCache:
+    """What one store's files held, remembered for as long as its owner lives (a publisher):
 
-    ``seen``: the file's status from listing its folder; when it matches the cached version,
-    the file is not opened at all."""
-    if seen is not None:
-        hit = _SEGMENT_CACHE.get(path)
-        if hit is not None and hit[0] == _identity(seen):
-            return hit[1], hit[2]
-    try:
-        with path.open("rb") as fh:
-            key = _identity(os.fstat(fh.fileno()))
-            hit = _SEGMENT_CACHE.get(path)
-            if hit is not None and hit[0] == key:
+    * per segment path: (identity, its lines, its size); a segment never changes (its name is
+      the digest of its bytes) until a compaction removes it;
+    * per base path: (identity, line -> present), what bisection found in one version of the
+      base, remembered until the base is replaced.
+
+    Versions are told apart by :func:`_identity` (kfm-gate replaces store files by a rename,
+    never rewrites them in place), so a cache never serves a file that changed.
+    """
+
+    def __init__(self) -> None:
+        self.segments: dict[Path, tuple[tuple[int, ...], frozenset[bytes], int]] = {}
+        self.base: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
+
+    def lines(self, path: Path, seen: os.stat_result | None = None) -> tuple[frozenset[bytes], int]:
+        """The lines of a segment file and its size, read once per version of the file.
+
+        ``seen``: the file's status from listing its folder; when it matches the cached
+        version, the file is not opened at all."""
+        if seen is not None:
+            hit = self.segments.get(path)
+            if hit is not None and hit[0] == _identity(seen):
                 return hit[1], hit[2]
-            data = fh.read()
-    except OSError as err:
-        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
-    lines = frozenset(line for line in data.split(b"\n") if line)
-    if sum(len(v[1]) for v in _SEGMENT_CACHE.values()) + len(lines) > _CACHE_MAX_LINES:
-        _SEGMENT_CACHE.clear()
-    _SEGMENT_CACHE[path] = (key, lines, len(data))
-    return lines, len(data)
+        try:
+            with path.open("rb") as fh:
+                key = _identity(os.fstat(fh.fileno()))
+                hit = self.segments.get(path)
+                if hit is not None and hit[0] == key:
+                    return hit[1], hit[2]
+                data = fh.read()
+        except OSError as err:
+            raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+        lines = frozenset(line for line in data.split(b"\n") if line)
+        if sum(len(v[1]) for v in self.segments.values()) + len(lines) > _CACHE_MAX_LINES:
+            self.segments.clear()
+        self.segments[path] = (key, lines, len(data))
+        return lines, len(data)
 
-
-def _not_in_base(path: Path, lines: set[bytes]) -> list[bytes]:
-    """The ``lines`` that the sorted base file at ``path`` does not hold."""
-    try:
-        with path.open("rb") as fh:
-            st = os.fstat(fh.fileno())
-            key = _identity(st)
-            hit = _BASE_MEMO.get(path)
-            if hit is None or hit[0] != key:
-                hit = _BASE_MEMO[path] = (key, {})
-            memo = hit[1]
-            todo = [line for line in lines if line not in memo]
-            found: dict[bytes, bool] = {}
-            if todo and st.st_size:
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    found = _presence_sorted(mm, sorted(todo))
-            elif todo:
-                found = dict.fromkeys(todo, False)
-    except OSError as err:
-        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
-    absent = [line for line in lines if not (found[line] if line in found else memo[line])]
-    if len(memo) + len(found) > _CACHE_MAX_LINES:
-        memo.clear()
-    memo.update(found)
-    return absent
+    def not_in_base(self, path: Path, lines: set[bytes]) -> list[bytes]:
+        """The ``lines`` that the sorted base file at ``path`` does not hold."""
+        try:
+            with path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                key = _identity(st)
+                hit = self.base.get(path)
+                if hit is None or hit[0] != key:
+                    hit = self.base[path] = (key, {})
+                memo = hit[1]
+                todo = [line for line in lines if line not in memo]
+                found: dict[bytes, bool] = {}
+                if todo and st.st_size:
+                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                        found = _presence_sorted(mm, sorted(todo))
+                elif todo:
+                    found = dict.fromkeys(todo, False)
+        except OSError as err:
+            raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+        absent = [line for line in lines if not (found[line] if line in found else memo[line])]
+        if len(memo) + len(found) > _CACHE_MAX_LINES:
+            memo.clear()
+        memo.update(found)
+        return absent
 
 
 class RdfGraphSink:
     """The default :class:`GraphSink`: sorted N-Triples base and segments under ``data/graph/``."""
 
     def __init__(
-        self, root: Path, relpath: str = GRAPH_FILE, *, max_segments: int | None = None
+        self,
+        root: Path,
+        relpath: str = GRAPH_FILE,
+        *,
+        max_segments: int | None = None,
+        cache: GraphFileCache | None = None,
     ) -> None:
         self.root = root
+        #: what the store's files held, for as long as this sink (or the cache's owner) lives
+        self.cache = cache or GraphFileCache()
         self.path = root / relpath
         self.segment_dir = self.path.with_name(self.path.stem + ".d")
         self.max_segments = MAX_SEGMENTS if max_segments is None else max_segments
@@ -245,7 +261,7 @@ class RdfGraphSink:
             out = []
             for name, entry in found:
                 path = self.segment_dir / name
-                lines, size = _cached_lines(path, entry.stat())
+                lines, size = self.cache.lines(path, entry.stat())
                 out.append((path, lines, size))
         except FileNotFoundError:
             if self.segment_dir.is_dir():  # a segment went away: only under another lock
@@ -272,7 +288,7 @@ class RdfGraphSink:
             raise RecordError(f"cannot read the lineage graph file {self.path}: {err}") from err
         base_size = base_stat.st_size if base_stat is not None else 0
         if candidates and base_stat is not None and base_size:
-            added = sorted(_not_in_base(self.path, candidates))
+            added = sorted(self.cache.not_in_base(self.path, candidates))
         else:
             added = sorted(candidates)
         if not added:

@@ -353,6 +353,8 @@ class ReplayEngine:
             prepare=(_RESULTS, _DECISIONS),
         )
         self._waivers = load_waivers(policies.root)
+        #: used by one thread at a time (the pool hands an engine to one job at a time)
+        self._obligations = _ObligationsMemo()
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
 
     def waivers(self, today: dt.date) -> list[dict[str, Any]]:
@@ -382,7 +384,7 @@ class ReplayEngine:
         """Outcome of ``case`` under this policy set; ``error`` when evaluation fails."""
         base_input = self._base_input(case, as_of)
         try:
-            obligations = _obligations(self.engine.evaluate(OBLIGATIONS_PATH, base_input))
+            obligations = self._obligations(self.engine.evaluate(OBLIGATIONS_PATH, base_input))
             raw = self.engine.evaluate(
                 DECISION_PATH, self._decision_input(case, base_input, obligations)
             )
@@ -447,7 +449,7 @@ class ReplayEngine:
         parsed: list[list[dict[str, Any]] | None] = []
         for raw in raw_obligations:
             try:
-                parsed.append(_obligations(raw))
+                parsed.append(self._obligations(raw))
             except KfmGateError:
                 parsed.append(None)  # evaluated alone below: its error stays with it
         results: list[ReplayResult | None] = [None] * len(chunk)
@@ -473,30 +475,28 @@ class ReplayEngine:
         self.engine.close()
 
 
-def _obligations(raw: Any) -> list[dict[str, Any]]:
-    """Phase-1 result as the gate passes it to phase 2 (validated, sorted).
+class _ObligationsMemo:
+    """Phase-1 results as the gate passes them to phase 2 (validated, sorted), remembered by
+    the JSON text of the raw result for as long as one replay engine lives (most partitions of
+    a dataset get the same obligations). A returned list is shared between the calls with an
+    equal result: read it, do not change it."""
 
-    A pure function of ``raw``: results are memoised by the JSON text of ``raw`` (most
-    partitions of a dataset get the same obligations). The list returned is shared between
-    the calls with equal ``raw``: read it, do not change it.
-    """
-    try:
-        key = json.dumps(raw, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return _obligations_uncached(raw)
-    cached = _OBLIGATIONS_CACHE.get(key)
-    if cached is None:
-        cached = _obligations_uncached(raw)  # raises before caching anything
-        with _OBLIGATIONS_LOCK:
-            if len(_OBLIGATIONS_CACHE) >= 4096:
-                _OBLIGATIONS_CACHE.clear()
-            _OBLIGATIONS_CACHE[key] = cached
-    return cached
+    def __init__(self, size: int = 4096) -> None:
+        self._found: dict[str, list[dict[str, Any]]] = {}
+        self._size = size
 
-
-#: ``_obligations`` results by JSON text of the raw phase-1 result
-_OBLIGATIONS_CACHE: dict[str, list[dict[str, Any]]] = {}
-_OBLIGATIONS_LOCK = threading.Lock()
+    def __call__(self, raw: Any) -> list[dict[str, Any]]:
+        try:
+            key = json.dumps(raw, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return _obligations_uncached(raw)
+        cached = self._found.get(key)
+        if cached is None:
+            cached = _obligations_uncached(raw)  # raises before caching anything
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[key] = cached
+        return cached
 
 
 def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:

@@ -90,6 +90,10 @@ class Publisher:
         self.backend: PublicationBackend = backend or FilePublicationBackend(layout)
         self.store = store or RunStore(layout, lock=self.backend.lock)
         self.validate_stac = validate_stac
+        from kfm_gate.catalog.graph import RdfGraphSink
+
+        #: the lineage graph store, whose file cache lives as long as this publisher
+        self.graph = RdfGraphSink(layout.root)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class Publisher:
         previous: PublicationState | None,
     ) -> tuple[Transaction, PublicationState, int]:
         from kfm_gate.catalog.dcat import dcat_bytes, dcat_triples
-        from kfm_gate.catalog.graph import RdfGraphSink, build_stac_triples, stage_update
+        from kfm_gate.catalog.graph import build_stac_triples, stage_update
         from kfm_gate.catalog.stac import StacWriter, sidecar_files, validate_stac
         from kfm_gate.provenance.prov import (
             prov_triples,
@@ -221,7 +225,7 @@ class Publisher:
             day=day,
             agent_version=prov.version,
         )
-        update = RdfGraphSink(layout.root).plan_update(
+        update = self.graph.plan_update(
             [graph, build_stac_triples(prov, plan.version, layout.root), dcat, release]
         )
         stage_update(txn, update)
@@ -279,7 +283,7 @@ class Publisher:
         self, previous: PublicationState, reason: str, day: str, by: str
     ) -> tuple[Transaction, PublicationState, int]:
         from kfm_gate.catalog.dcat import dcat_bytes, dcat_triples
-        from kfm_gate.catalog.graph import RdfGraphSink, stage_update
+        from kfm_gate.catalog.graph import stage_update
         from kfm_gate.catalog.stac import (
             collection_without,
             read_json,
@@ -325,7 +329,7 @@ class Publisher:
             reason=reason,
             by=by,
         )
-        update = RdfGraphSink(layout.root).plan_update([release])
+        update = self.graph.plan_update([release])
         stage_update(txn, update)
         state = PublicationState(
             version=previous.version + 1,
