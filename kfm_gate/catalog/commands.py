@@ -22,10 +22,9 @@ def run_ledger_verify(
     as_json: bool = False,
     out: TextIO | None = None,
 ) -> int:
-    from kfm_gate.provenance.ledger import Ledger
-
     from kfm_gate.journal import recover
     from kfm_gate.layout import Layout
+    from kfm_gate.provenance.ledger import Ledger
 
     out = out or sys.stdout
     try:
