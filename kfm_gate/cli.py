@@ -15,17 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.arguments import day_argument
+from kfm_gate.arguments import day_argument, repository_root
 from kfm_gate.errors import KfmGateError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _root(args: argparse.Namespace) -> Path:
-    root = Path(args.root).resolve()
-    if not root.is_dir():
-        raise KfmGateError(f"repository root {root} does not exist; pass --root DIR")
-    return root
+    return repository_root(args.root)
 
 
 def _policies(args: argparse.Namespace, root: Path) -> Path:

@@ -568,38 +568,34 @@ def draft_provenance(
     draft: RunDraft, layout: Layout | None = None, version: str | None = None
 ) -> RunRecord:
     """The provenance record (PROV-O, OpenLineage) of a draft."""
-    from kfm_gate.provenance.record import RunRecord
-
-    return RunRecord(
-        request=draft.request,
-        decision=draft.decision,
-        evidence=draft.evidence,
-        started_at=draft.decision.evaluated_at,
-        ended_at=draft.decision.evaluated_at,
-        version=_version(draft.config, version),
-        run_dir=None if layout is None else layout.run_dir(draft.decision.run_id),
-        flags=draft.flags,
-        config=draft.config,
-        public_files=_public_files(draft.public_view),
-        published_geometry=None if draft.public_view is None else draft.public_view.footprint,
-    )
+    run_dir = None if layout is None else layout.run_dir(draft.decision.run_id)
+    return _provenance(draft, draft.public_view, run_dir, version)
 
 
 def recorded_provenance(run: RecordedRun, version: str | None = None) -> RunRecord:
     """The provenance record of a recorded run (what the publisher builds catalogs from)."""
+    return _provenance(run, run.public_view, run.folder if run.attempt is None else None, version)
+
+
+def _provenance(
+    source: RunDraft | RecordedRun,
+    view: PublicView | None,
+    run_dir: Path | None,
+    version: str | None,
+) -> RunRecord:
     from kfm_gate.provenance.record import RunRecord
 
-    view = run.public_view
+    decision = source.decision
     return RunRecord(
-        request=run.request,
-        decision=run.decision,
-        evidence=run.evidence,
-        started_at=run.decision.evaluated_at,
-        ended_at=run.decision.evaluated_at,
-        version=_version(run.config, version),
-        run_dir=run.folder if run.attempt is None else None,
-        flags=run.flags,
-        config=run.config,
+        request=source.request,
+        decision=decision,
+        evidence=source.evidence,
+        started_at=decision.evaluated_at,
+        ended_at=decision.evaluated_at,
+        version=_version(source.config, version),
+        run_dir=run_dir,
+        flags=source.flags,
+        config=source.config,
         public_files=_public_files(view),
         published_geometry=None if view is None else view.footprint,
     )

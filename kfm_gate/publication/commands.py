@@ -8,20 +8,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from pathlib import Path
 
-from kfm_gate.arguments import day_argument
+from kfm_gate.arguments import day_argument, repository_root
 
 
 def _withdraw(args: argparse.Namespace) -> int:
-    from kfm_gate.errors import ConfigError
     from kfm_gate.layout import Layout
     from kfm_gate.publication import Publisher
 
-    root = Path(args.root).resolve()
-    if not root.is_dir():
-        raise ConfigError(f"repository root {root} does not exist; pass --root DIR")
-    publisher = Publisher(Layout(root))
+    publisher = Publisher(Layout(repository_root(args.root)))
     request = publisher.resolve(args.partition)
     day = args.as_of or dt.datetime.now(dt.UTC).date()
     done = publisher.withdraw(request, reason=args.reason, day=day, by="council")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -331,19 +331,10 @@ class Publisher:
         )
         update = self.graph.plan_update([release])
         stage_update(txn, update)
-        state = PublicationState(
+        state = replace(
+            previous,
             version=previous.version + 1,
             status="withdrawn",
-            asset_key=previous.asset_key,
-            pipeline=previous.pipeline,
-            dataset=previous.dataset,
-            aoi_key=previous.aoi_key,
-            time_key=previous.time_key,
-            run_id=previous.run_id,
-            decision=previous.decision,
-            stac_item=previous.stac_item,
-            item_version=previous.item_version,
-            public_files=previous.public_files,
             day=day,
             reason=reason,
             by=by,
