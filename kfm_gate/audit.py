@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kfm_gate.errors import KfmGateError, RecordError
+from kfm_gate.layout import PROCESSED, STAC
 
 if TYPE_CHECKING:
     from kfm_gate.runs import RecordedRun
@@ -206,7 +207,7 @@ def check_partition_keys(root: Path) -> CheckResult:
 
 
 def _stac_files(root: Path) -> list[Path]:
-    base = root / "data" / "stac"
+    base = root / STAC
     if not base.is_dir():
         return []
     return sorted(p for p in base.rglob("*.json") if p.name in ("item.json", "collection.json"))
@@ -374,7 +375,7 @@ def check_secrets_pii(root: Path) -> CheckResult:
 
     res = CheckResult("secrets-pii", "no secrets or PII in run records and catalogs")
     files: list[Path] = []
-    from kfm_gate.layout import STAC, Layout
+    from kfm_gate.layout import Layout
 
     for base in (Layout(root).runs_dir, root / STAC):
         if base.is_dir():
@@ -467,7 +468,7 @@ def check_placement(root: Path) -> CheckResult:
             continue  # reported by partition-keys
         for out in req.get("outputs", []):
             out_path = str(out.get("path", ""))
-            if not out_path.startswith("data/processed/") or ".." in out_path.split("/"):
+            if not out_path.startswith(f"{PROCESSED}/") or ".." in out_path.split("/"):
                 res.findings.append(
                     Finding(
                         res.name,
@@ -504,7 +505,7 @@ def check_placement(root: Path) -> CheckResult:
                 )
         for path in sorted(data.rglob("*.json")):
             rel = _rel(root, path)
-            if rel.startswith("data/stac/"):
+            if rel.startswith(f"{STAC}/"):
                 continue
             if path.name in ("item.json", "collection.json") or re.search(
                 r'"stac_version"', path.read_text(encoding="utf-8", errors="replace")[:4096]

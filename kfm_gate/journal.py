@@ -45,7 +45,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import PathError, RecordError
-from kfm_gate.layout import Layout, fill_temp, fsync_all, write_temp
+from kfm_gate.layout import (
+    JOURNAL_SPARE,
+    WRITE_ROOTS,
+    Layout,
+    fill_temp,
+    fsync_all,
+    write_temp,
+)
 
 if TYPE_CHECKING:
     from kfm_gate.provenance.ledger import Ledger
@@ -59,7 +66,6 @@ __all__ = [
     "recover",
 ]
 
-_SPARE = "mcp/.journal.spare"
 _held = threading.local()  # per thread: {root: depth} of the transaction locks held
 
 
@@ -397,7 +403,7 @@ def _ledger(layout: Layout, path: Path) -> Ledger:
 def _prune(folder: Path, layout: Layout) -> None:
     """Remove ``folder`` when a removal left it empty (a withdrawn public view), and so up to
     (not including) the roots."""
-    stop = {layout.root / r for r in ("data/processed", "data/stac", "data/graph", "mcp")}
+    stop = {layout.root / r for r in WRITE_ROOTS}
     while folder not in stop and layout.root in folder.parents:
         try:
             folder.rmdir()
@@ -463,7 +469,7 @@ def _journal_temp(layout: Layout, data: bytes) -> tuple[Path, int]:
     there is one (a rename, not a new file), else a new file."""
     tmp = layout.staging_dir / f"journal.{os.urandom(6).hex()}.tmp"
     try:
-        (layout.root / _SPARE).rename(tmp)
+        (layout.root / JOURNAL_SPARE).rename(tmp)
         fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         with contextlib.suppress(OSError):
@@ -475,7 +481,7 @@ def _journal_temp(layout: Layout, data: bytes) -> tuple[Path, int]:
 def _retire_journal(layout: Layout) -> None:
     """Take the finished journal out of the way (kept as the spare)."""
     with contextlib.suppress(FileNotFoundError):
-        layout.journal_path.rename(layout.root / _SPARE)
+        layout.journal_path.rename(layout.root / JOURNAL_SPARE)
 
 
 def _link_into(source: Path, folder: Path, name: str) -> Path | None:

@@ -51,8 +51,9 @@ LEDGER = "mcp/ledger.jsonl"
 #: the committed journal of the transaction being finished, and its staging area
 JOURNAL = "mcp/.journal.json"
 STAGING = "mcp/.staging"
-#: the repository's transaction (publication) lock
+#: the repository's transaction (publication) lock, and the finished journal kept for reuse
 PUBLISH_LOCK = "mcp/.publish.lock"
+JOURNAL_SPARE = "mcp/.journal.spare"
 #: a run's error attempts and superseded decisions, inside its folder
 ATTEMPTS = "attempts"
 #: the masked public view inside a run folder (allowed runs only)
@@ -166,7 +167,7 @@ class Layout:
 
     def partition_rel(self, pipeline: str, dataset: str, aoi_key: str, time_key: str) -> str:
         """``data/processed/<pipeline>/<dataset>/<aoi>/<day>`` (relative)."""
-        return f"{PROCESSED}/{pipeline}/{dataset}/{aoi_key}/{time_key}"
+        return partition_rel(pipeline, dataset, aoi_key, time_key)
 
     def partition_dir(self, pipeline: str, dataset: str, aoi_key: str, time_key: str) -> Path:
         """The partition's folder under ``data/processed/`` (checked, not created)."""
@@ -364,13 +365,16 @@ class Layout:
             yield
 
 
+def partition_rel(pipeline: str, dataset: str, aoi_key: str, time_key: str) -> str:
+    """``data/processed/<pipeline>/<dataset>/<aoi>/<day>`` (relative to the root)."""
+    return f"{PROCESSED}/{pipeline}/{dataset}/{aoi_key}/{time_key}"
+
+
 def public_rel(request: PromotionRequest, run_id: str) -> str:
     """``data/processed/<pipeline>/<dataset>/<aoi>/<day>/public/<run folder>`` (relative)."""
     part = request.partition
-    return (
-        f"{PROCESSED}/{request.pipeline}/{request.dataset}/{part.aoi_key}/{part.time_key}"
-        f"/public/{run_folder_name(run_id)}"
-    )
+    base = partition_rel(request.pipeline, request.dataset, part.aoi_key, part.time_key)
+    return f"{base}/public/{run_folder_name(run_id)}"
 
 
 def write_output(path: Path, data: bytes, *, make_dirs: bool = False) -> Path:
