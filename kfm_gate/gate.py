@@ -341,7 +341,10 @@ class Gate:
             if not self.settings.force:
                 found, why = self.store.reusable(rid, request.request_digest)
                 if found is not None:
-                    return self._reused(found, request)
+                    try:
+                        return self._reused(found, request)
+                    except RecordError as err:  # another file of the record is damaged
+                        why = f"recorded run unusable ({err}): deciding again"
                 if why != "no decision recorded":
                     work.note(why)
             decision = self._decide(work, policy_error)

@@ -261,7 +261,13 @@ class RecordedRun:
         doc = (self.policy_inputs.get("obligations") or {}).get("flags")
         if not isinstance(doc, dict):
             return None
-        return GovernanceFlags.model_validate(doc)
+        try:
+            return GovernanceFlags.model_validate(doc)
+        except ValidationError as err:
+            raise RecordError(
+                f"{self.folder / 'policy_input.json'}: the flags are not flags: "
+                f"{err.errors()[0]['msg']}"
+            ) from err
 
     @property
     def log(self) -> str:

@@ -491,3 +491,30 @@ def test_a_published_partition_denied_later_is_withdrawn(root: Path) -> None:
     assert done is not None and done.action == "withdraw"
     assert done.state.by == run.decision.decision_id
     assert not list((root / PART / "public").rglob("sites.geojson"))
+
+
+def test_the_run_log_is_given_to_collectors_as_a_parameter(root: Path) -> None:
+    from kfm_gate.context import StartsEarly
+    from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
+
+    class Talking:
+        name = "talking"
+
+        def collect(self, ctx: GateContext) -> EvidenceSection:
+            ctx.log("talking: looked at every file")
+            assert "_log" not in ctx.settings  # the log is not hidden in the settings
+            return EvidenceSection(collector="Talking")
+
+    assert not isinstance(Talking(), StartsEarly)
+    collectors = [ChecksumCollector(), PlacementCollector(), Talking()]
+    run = _gate(root, collectors=collectors).evaluate(dump(make_request(root)))
+    assert "talking: looked at every file" in (run.run_dir / "run.log").read_text()
+
+
+def test_a_damaged_record_beside_a_good_decision_is_decided_again(root: Path) -> None:
+    doc = make_request(root)
+    first = _gate(root).evaluate(dump(doc))
+    (first.run_dir / "evidence.json").write_text("{")
+    again = _gate(root).evaluate(dump(doc))
+    assert not again.reused and again.decision == first.decision
+    assert json.loads((again.run_dir / "evidence.json").read_text())["sections"]
