@@ -244,7 +244,7 @@ class Transaction:
         try:
             if not staging.is_dir():
                 staging.mkdir(parents=True, exist_ok=True)
-            layout.check_inside(staging)
+            layout.preflight([staging, layout.journal_path, layout.root / JOURNAL_SPARE])
             self._same_device(staging, changed)
             same: dict[bytes, Path] = {}  # bytes -> the temporary written for them
             for target in changed:
