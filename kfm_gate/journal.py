@@ -5,10 +5,12 @@ written), files to remove and ledger entries to append. :meth:`Transaction.commi
 
 1. finishes what a crash left (:func:`recover`), under the repository's transaction lock;
 2. stages every changed file as a temporary in ``mcp/.staging/`` (nothing is visible yet);
-3. writes the journal (the renames, removals and ledger entries to do) to a temporary there,
-   fsyncs every temporary at once, and renames the journal to ``mcp/.journal.json``: the
-   **commit point**. Before it a crash leaves the old state (the staging area is emptied by
-   the next transaction); after it the new state is decided and the journal finishes it;
+3. writes the journal (the renames, removals and ledger entries to do) to
+   ``mcp/.journal.json``, sealed by the digest of its content, and fsyncs every temporary, the
+   journal and its folder in one round: the **commit point**. A journal whose seal does not
+   match (written in part) is no commit: before the commit point a crash leaves the old state
+   (the next transaction removes such a journal and empties the staging area); after it the
+   new state is decided and the journal finishes it;
 4. applies the journal: the ledger entries first (so nothing is visible before its ledger
    entry is on disk; :meth:`Ledger.append_once` appends nothing twice), then the folders, the
    renames (each temporary onto its target), the removals, one fsync of every touched folder,
@@ -28,7 +30,8 @@ PostgreSQL advisory lock) when several hosts write one repository.
 The staging area and the targets must be on one file system (renames); a target on another one
 is refused before anything is staged. Creating a file costs far more than renaming one on this
 project's VMs (a new inode), so a finished journal is kept as a spare that the next journal
-reuses, and a staged file holding the same bytes as another staged file is a hard link to its
+reuses (truncated before it is renamed into place: an interruption leaves an empty journal),
+and a staged file holding the same bytes as another staged file is a hard link to its
 temporary.
 """
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import threading
@@ -240,7 +244,7 @@ class Transaction:
         staging = layout.staging_dir
         temps: list[tuple[Path, Path]] = []  # (temporary, target)
         fds: list[int] = []
-        journal_tmp: Path | None = None
+        journal_written = False
         try:
             if not staging.is_dir():
                 staging.mkdir(parents=True, exist_ok=True)
@@ -288,22 +292,22 @@ class Transaction:
                 ],
             }
             layout.step("stage", layout.journal_path)
-            journal_tmp, fd = _journal_temp(layout, json.dumps(doc).encode("utf-8"))
-            fds.append(fd)
-            try:
-                fsync_all(fds)
+            journal_written = True
+            fds.append(_write_journal(layout, doc))
+            layout.step("commit", layout.journal_path)
+            try:  # the temporaries, the journal and its folder in one round: the commit point
+                fsync_all([*fds, layout.journal_path.parent])
             finally:
                 _close(fds)
-            layout.step("commit", layout.journal_path)
-            journal_tmp.replace(layout.journal_path)
-            journal_tmp = None
-            fsync_all([layout.journal_path.parent])
         except BaseException as err:
             _close(fds)
-            for tmp in [*(t for t, _ in temps), journal_tmp]:
+            for tmp in [t for t, _ in temps]:
                 if tmp is not None:
                     with contextlib.suppress(OSError):
                         tmp.unlink()
+            if journal_written:  # not committed: a journal that did not reach the disk whole
+                with contextlib.suppress(OSError):
+                    layout.journal_path.unlink()
             if isinstance(err, OSError):
                 raise RecordError(
                     f"could not stage {len(changed)} file(s): {err.strerror or err}; nothing "
@@ -415,20 +419,14 @@ def _prune(folder: Path, layout: Layout) -> None:
 def _recover(layout: Layout) -> bool:
     """Finish a committed journal, then empty the staging area (the lock is held)."""
     journal = layout.journal_path
-    finished = False
-    if journal.exists():
-        try:
-            doc = json.loads(journal.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise RecordError(
-                f"the journal {journal} is unreadable ({err}): restore it or remove it after "
-                "checking mcp/.staging/ by hand"
-            ) from err
-        _apply(layout, doc)
-        finished = True
-    else:
-        _clear_staging(layout)
-    return finished
+    if journal.exists() or journal.is_symlink():
+        doc = _read_journal(journal)
+        if doc is not None:
+            _apply(layout, doc)
+            return True
+        journal.unlink()  # written only in part: its transaction never committed
+    _clear_staging(layout)
+    return False
 
 
 def recover(layout: Layout, lock: TransactionLock | None = None) -> bool:
@@ -464,18 +462,44 @@ def _clear_staging(layout: Layout) -> None:
             Path(entry.path).unlink()
 
 
-def _journal_temp(layout: Layout, data: bytes) -> tuple[Path, int]:
-    """The journal written to a temporary in the staging area: the spare journal reused when
-    there is one (a rename, not a new file), else a new file."""
-    tmp = layout.staging_dir / f"journal.{os.urandom(6).hex()}.tmp"
+def _write_journal(layout: Layout, doc: Mapping[str, Any]) -> int:
+    """Write the journal at its place, sealed by the digest of its content (first line); returns
+    its open descriptor (not fsynced yet). The spare journal is reused when there is one (a
+    rename, not a new file): truncated before it is renamed into place, so an interruption
+    leaves an empty journal, which is no commit."""
+    body = json.dumps(doc, sort_keys=True).encode("utf-8")
+    data = hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
+    path, spare = layout.journal_path, layout.root / JOURNAL_SPARE
     try:
-        (layout.root / JOURNAL_SPARE).rename(tmp)
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(spare, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        return write_temp(layout.journal_path, data, make_dirs=False, folder=layout.staging_dir)
-    return fill_temp(tmp, fd, data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, layout.file_mode)
+    else:
+        try:
+            spare.rename(path)
+        except OSError:
+            os.close(fd)
+            raise
+    return fill_temp(path, fd, data)[1]
+
+
+def _read_journal(path: Path) -> dict[str, Any] | None:
+    """The journal's content, or None when it is not whole (its seal does not match): a
+    transaction stopped before its commit point."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise RecordError(f"the journal {path} is unreadable: {err}") from err
+    seal, _, body = data.partition(b"\n")
+    if not body or hashlib.sha256(body).hexdigest().encode("ascii") != seal:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _retire_journal(layout: Layout) -> None:
