@@ -10,7 +10,8 @@ Checks:
 ``stac-valid``          every STAC item and collection under data/stac/ validates (offline)
 ``promotion-backed``    every promoted item is backed by an allow decision with a passed suite
 ``provenance-present``  every run, whatever its outcome, has its provenance records
-``secrets-pii``         no secret or PII in mcp/runs/ and data/stac/
+``secrets-pii``         no secret or PII in mcp/runs/ (recorded public views left out) and
+                        data/stac/
 ``placement``           outputs only under data/processed/, catalogs only under data/stac/,
                         checksums on every STAC asset
 ``manifests-registries`` source manifests and AOI registries load and validate
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kfm_gate.errors import KfmGateError, RecordError
-from kfm_gate.layout import PROCESSED, STAC
+from kfm_gate.layout import ATTEMPTS, PROCESSED, PUBLIC_VIEW, STAC
 
 if TYPE_CHECKING:
     from kfm_gate.runs import RecordedRun
@@ -363,8 +364,24 @@ def _scan_text(text: str) -> str:
     return _GATE_TOKENS.sub("<id>", text)
 
 
+def _public_view(runs: Path, path: Path) -> bool:
+    """Whether ``path`` is a file of a run's recorded public view (``<run>/public/<file>``, or
+    under an attempt): the published data itself, which the gate's own PII and secrets
+    evidence examined before it was allowed, not a record about it."""
+    try:
+        parts = path.relative_to(runs).parts
+    except ValueError:
+        return False
+    return (
+        len(parts) >= 3
+        and parts[-2] == PUBLIC_VIEW
+        and (len(parts) == 3 or (len(parts) == 5 and parts[1] == ATTEMPTS))
+    )
+
+
 def check_secrets_pii(root: Path) -> CheckResult:
-    """Secrets and PII in every text file of ``mcp/runs/`` and ``data/stac/``.
+    """Secrets and PII in every text file of ``mcp/runs/`` and ``data/stac/``, the recorded
+    public views left out (the published data, examined by the gate itself).
 
     Run records repeat most of their lines, so each distinct line (after blanking the gate's
     own identifiers, which are neither PII nor secrets) is scanned once, with set operations
@@ -377,10 +394,13 @@ def check_secrets_pii(root: Path) -> CheckResult:
     files: list[Path] = []
     from kfm_gate.layout import Layout
 
-    for base in (Layout(root).runs_dir, root / STAC):
+    runs = Layout(root).runs_dir
+    for base in (runs, root / STAC):
         if base.is_dir():
             files += sorted(
-                p for p in base.rglob("*") if p.is_file() and p.suffix in _SCANNED_SUFFIXES
+                p
+                for p in base.rglob("*")
+                if p.is_file() and p.suffix in _SCANNED_SUFFIXES and not _public_view(runs, p)
             )
     res.examined = len(files)
     if not files:
