@@ -413,16 +413,17 @@ class Publisher:
     def settle(
         self, request: PromotionRequest | None, decision: Decision, *, recorded: bool = True
     ) -> Publication | None:
-        """What ``kfm-gate evaluate`` does after the gate: publish an allow, withdraw a
-        published partition that is now denied or held (quarantine). An error (or a decision
-        that could not be recorded) changes nothing: an error is not a decision."""
+        """What ``kfm-gate evaluate`` does after the gate: publish an allow, withdraw what the
+        same asset published of the partition when it is now denied or held (quarantine). An
+        error (or a decision that could not be recorded) changes nothing: an error is not a
+        decision."""
         if request is None or not recorded or decision.outcome == "error":
             return None
         if decision.outcome == "allow":
             return self.publish(request, decision.run_id)
         current = self.state(request)
-        if current is None or not current.published:
-            return None
+        if current is None or not current.published or current.asset_key != request.asset_key:
+            return None  # nothing this asset published here
         codes = ", ".join(decision.reason_codes) or "no reason code"
         return self.withdraw(
             request,

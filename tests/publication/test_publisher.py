@@ -218,3 +218,15 @@ def test_the_store_and_publisher_share_one_lock(tmp_path: Path) -> None:
     publisher = Publisher(Layout(tmp_path))
     assert publisher.store.lock is publisher.backend.lock
     assert isinstance(publisher.store, RunStore)
+
+
+def test_a_denial_of_another_asset_withdraws_nothing(tmp_path: Path) -> None:
+    record_and_publish(sample_draft("allow"), tmp_path)
+    deny = sample_draft("deny")
+    assert deny.request is not None
+    other = type(deny.request).model_validate(
+        {**deny.request.to_json_dict(), "asset_key": "kfm/historic_sites/other"}
+    )
+    assert Publisher(Layout(tmp_path)).settle(other, deny.decision) is None
+    state = Publisher(Layout(tmp_path)).state(other)
+    assert state is not None and state.published
