@@ -1,8 +1,8 @@
 """Benchmark of the Dagster pipeline: gate work per partition vs Dagster's per-run overhead.
 
 * gate_per_partition_ms: one 1,000-row partition, without Dagster: the gate (obligations,
-  evidence, both policy phases, provenance; ``force=True``) then the promotion guard and, when
-  the partition is allowed, the release, STAC item, DCAT and graph steps. Every repetition runs
+  evidence, both policy phases, the recording; ``force=True``) then the publisher (it refuses
+  a denied partition; an allowed one gets its public view, STAC item, DCAT and graph). Every repetition runs
   in a fresh copy of the scratch repository, so no run record, ledger entry or catalog file of
   an earlier repetition is reused; only per-process state is warm (imports, the compiled
   policies of the policy digest, the Presidio analyzer, the Great Expectations worker process
@@ -65,24 +65,14 @@ def _direct(root: Path, gate: object) -> float:
 
 
 def _promote(root: Path, gate: object, request: object) -> str:
-    """The pipeline's promotion steps after the gate; returns the outcome."""
-    from kfm_gate.orchestration.publication import (
-        PromotionRefusedError,
-        allowed_decision,
-        ensure_dcat,
-        ensure_graph,
-        ensure_stac_item,
-        write_release,
-    )
+    """The pipeline's promotion after the gate (the publisher); returns what it did."""
+    from kfm_gate.errors import PublicationRefusedError
+    from kfm_gate.orchestration.publication import promote
 
     try:
-        decision = allowed_decision(gate, request)  # type: ignore[arg-type]
-    except PromotionRefusedError:
+        promote(gate, request)  # type: ignore[arg-type]
+    except PublicationRefusedError:
         return "refused"  # a denied partition stops at the guard, as in the pipeline
-    release = write_release(root, request, decision)  # type: ignore[arg-type]
-    ensure_stac_item(root, request, decision, release)  # type: ignore[arg-type]
-    ensure_dcat(root, "historic_sites")
-    ensure_graph(root, request, decision, release)  # type: ignore[arg-type]
     return "published"
 
 

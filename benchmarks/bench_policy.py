@@ -23,8 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kfm_gate.gate import build_gate, parse_obligations, policy_input  # noqa: E402
+from kfm_gate.gate import build_gate  # noqa: E402
 from kfm_gate.models import Evidence, EvidenceSection, join_flags  # noqa: E402
+from kfm_gate.policy.contract import parse_obligations, policy_input  # noqa: E402
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH  # noqa: E402
 from tests.helpers import make_request, public_flags  # noqa: E402
 
@@ -40,7 +41,7 @@ def main() -> None:
         gate = build_gate(root, as_of=dt.date(2026, 11, 25))
         engine = gate.engine()
         opa = engine._opa  # the raw engine, for the baseline
-        from kfm_gate.gate import parse_request
+        from kfm_gate.policy.contract import parse_request
 
         request = parse_request(make_request(root, flags=public_flags(tk_labels=["tka"])))
         flags = join_flags(

@@ -23,7 +23,7 @@ from kfm_gate.errors import (
     PolicyEvalError,
     RecordError,
 )
-from kfm_gate.gate import Gate, GateRun, GateSettings, build_gate, parse_request
+from kfm_gate.gate import Gate, GateRun, GateSettings, build_gate
 from kfm_gate.models import (
     Aoi,
     Decision,
@@ -41,6 +41,7 @@ from kfm_gate.models import (
     join_flags,
 )
 from kfm_gate.policy import EmbeddedOpaEngine, PolicyEngine, PolicySet, load_policy_set
+from kfm_gate.policy.contract import parse_request
 
 __version__ = "0.1.0"
 

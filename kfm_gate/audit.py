@@ -10,7 +10,8 @@ Checks:
 ``stac-valid``          every STAC item and collection under data/stac/ validates (offline)
 ``promotion-backed``    every promoted item is backed by an allow decision with a passed suite
 ``provenance-present``  every run, whatever its outcome, has its provenance records
-``secrets-pii``         no secret or PII in mcp/runs/ and data/stac/
+``secrets-pii``         no secret or PII in mcp/runs/ (recorded public views left out) and
+                        data/stac/
 ``placement``           outputs only under data/processed/, catalogs only under data/stac/,
                         checksums on every STAC asset
 ``manifests-registries`` source manifests and AOI registries load and validate
@@ -24,9 +25,13 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from kfm_gate.errors import KfmGateError
+from kfm_gate.errors import KfmGateError, RecordError
+from kfm_gate.layout import ATTEMPTS, PROCESSED, PUBLIC_VIEW, STAC
+
+if TYPE_CHECKING:
+    from kfm_gate.runs import RecordedRun
 
 Level = Literal["error", "warning", "note"]
 PROVENANCE_FILES = ("prov.ttl", "prov.jsonld")
@@ -127,12 +132,13 @@ def _line_of(path: Path, needle: str) -> int:
     return 0
 
 
-def _runs(root: Path) -> Iterator[Path]:
-    base = root / "mcp" / "runs"
-    if base.is_dir():
-        for p in sorted(base.iterdir()):
-            if p.is_dir() and not p.name.startswith("."):
-                yield p
+def _runs(root: Path) -> Iterator[RecordedRun]:
+    """Every recorded decision of the repository: current ones and attempts (errors,
+    superseded decisions), read through the run store."""
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
+
+    yield from RunStore(Layout(root)).iter_runs(include_attempts=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -148,21 +154,17 @@ def check_partition_keys(root: Path) -> CheckResult:
     res = CheckResult("partition-keys", "partition keys are valid and run ids recompute")
     for run in _runs(root):
         res.examined += 1
-        req_path, cfg_path, dec_path = (
-            run / "request.json",
-            run / "config.json",
-            run / "decision.json",
-        )
-        if not (req_path.is_file() and dec_path.is_file()):
+        req_path, dec_path = run.file("request.json"), run.file("decision.json")
+        if not req_path.is_file():
             continue  # reported by provenance-present
         try:
-            req, dec = _read_json(req_path), _read_json(dec_path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            req, dec, cfg = run.request_doc, run.decision_doc, run.config
+        except RecordError as err:
             res.findings.append(
-                Finding(res.name, "error", f"unreadable record: {err}", _rel(root, run))
+                Finding(res.name, "error", f"unreadable record: {err}", _rel(root, run.folder))
             )
             continue
-        if req.get("invalid"):
+        if run.rejected:
             continue  # rejected requests are recorded as such; nothing to recompute
         part = req.get("partition", {})
         rel = _rel(root, req_path)
@@ -178,7 +180,6 @@ def check_partition_keys(root: Path) -> CheckResult:
         if bad_key:
             continue  # the run id of an invalid key is meaningless: one finding per fault
         try:
-            cfg = _read_json(cfg_path)
             expected = run_id(
                 asset_key=req["asset_key"],
                 aoi_key=part["aoi_key"],
@@ -188,7 +189,7 @@ def check_partition_keys(root: Path) -> CheckResult:
                 params=req.get("params", {}),
                 policy_digest=cfg["policy_digest"],
             )
-        except (KeyError, TypeError, KfmGateError, OSError, json.JSONDecodeError) as err:
+        except (KeyError, TypeError, KfmGateError) as err:
             res.findings.append(
                 Finding(res.name, "error", f"run id cannot be recomputed: {err}", rel)
             )
@@ -207,7 +208,7 @@ def check_partition_keys(root: Path) -> CheckResult:
 
 
 def _stac_files(root: Path) -> list[Path]:
-    base = root / "data" / "stac"
+    base = root / STAC
     if not base.is_dir():
         return []
     return sorted(p for p in base.rglob("*.json") if p.name in ("item.json", "collection.json"))
@@ -232,15 +233,13 @@ def check_stac_valid(root: Path) -> CheckResult:
     return res
 
 
-def _decisions_by_id(root: Path) -> dict[str, Path]:
+def _decisions_by_id(root: Path) -> dict[str, RecordedRun]:
     out = {}
     for run in _runs(root):
-        dec = run / "decision.json"
-        if dec.is_file():
-            try:
-                out[_read_json(dec)["decision_id"]] = run
-            except (KeyError, json.JSONDecodeError):
-                continue
+        try:
+            out[str(run.decision_doc["decision_id"])] = run
+        except (KeyError, RecordError):
+            continue
     return out
 
 
@@ -271,7 +270,7 @@ def check_promotion_backed(root: Path) -> CheckResult:
                 )
             )
             continue
-        decision = _read_json(run / "decision.json")
+        decision = run.decision_doc
         if decision.get("outcome") != "allow":
             res.findings.append(
                 Finding(
@@ -282,7 +281,7 @@ def check_promotion_backed(root: Path) -> CheckResult:
                     _line_of(path, "kfm:decision_id"),
                 )
             )
-        quality = _read_json(run / "evidence.json").get("sections", {}).get("quality")
+        quality = run.evidence_doc.get("sections", {}).get("quality")
         if not quality or not quality.get("data", {}).get("success"):
             res.findings.append(
                 Finding(
@@ -302,15 +301,11 @@ def check_provenance_present(root: Path) -> CheckResult:
     )
     for run in _runs(root):
         res.examined += 1
-        rel = _rel(root, run)
-        missing = [n for n in RUN_FILES if not (run / n).is_file()]
-        invalid = (run / "request.json").is_file() and _read_json(run / "request.json").get(
-            "invalid"
-        )
-        if not invalid:
-            missing += [n for n in PROVENANCE_FILES if not (run / n).is_file()]
-            if not any((run / "openlineage").glob("*.json")):
-                missing.append("openlineage/*.json")
+        rel = _rel(root, run.folder)
+        missing = [n for n in RUN_FILES if not run.file(n).is_file()]
+        missing += [n for n in PROVENANCE_FILES if not run.file(n).is_file()]
+        if not any(run.file("openlineage").glob("*.json")):
+            missing.append("openlineage/*.json")
         if missing:
             res.findings.append(Finding(res.name, "error", f"run lacks {', '.join(missing)}", rel))
     return res
@@ -369,8 +364,24 @@ def _scan_text(text: str) -> str:
     return _GATE_TOKENS.sub("<id>", text)
 
 
+def _public_view(runs: Path, path: Path) -> bool:
+    """Whether ``path`` is a file of a run's recorded public view (``<run>/public/<file>``, or
+    under an attempt): the published data itself, which the gate's own PII and secrets
+    evidence examined before it was allowed, not a record about it."""
+    try:
+        parts = path.relative_to(runs).parts
+    except ValueError:
+        return False
+    return (
+        len(parts) >= 3
+        and parts[-2] == PUBLIC_VIEW
+        and (len(parts) == 3 or (len(parts) == 5 and parts[1] == ATTEMPTS))
+    )
+
+
 def check_secrets_pii(root: Path) -> CheckResult:
-    """Secrets and PII in every text file of ``mcp/runs/`` and ``data/stac/``.
+    """Secrets and PII in every text file of ``mcp/runs/`` and ``data/stac/``, the recorded
+    public views left out (the published data, examined by the gate itself).
 
     Run records repeat most of their lines, so each distinct line (after blanking the gate's
     own identifiers, which are neither PII nor secrets) is scanned once, with set operations
@@ -381,10 +392,15 @@ def check_secrets_pii(root: Path) -> CheckResult:
 
     res = CheckResult("secrets-pii", "no secrets or PII in run records and catalogs")
     files: list[Path] = []
-    for base in (root / "mcp" / "runs", root / "data" / "stac"):
+    from kfm_gate.layout import Layout
+
+    runs = Layout(root).runs_dir
+    for base in (runs, root / STAC):
         if base.is_dir():
             files += sorted(
-                p for p in base.rglob("*") if p.is_file() and p.suffix in _SCANNED_SUFFIXES
+                p
+                for p in base.rglob("*")
+                if p.is_file() and p.suffix in _SCANNED_SUFFIXES and not _public_view(runs, p)
             )
     res.examined = len(files)
     if not files:
@@ -462,14 +478,17 @@ def check_placement(root: Path) -> CheckResult:
         "outputs under data/processed/, catalogs under data/stac/, checksums everywhere",
     )
     for run in _runs(root):
-        req_path = run / "request.json"
-        if not req_path.is_file():
+        req_path = run.file("request.json")
+        if not req_path.is_file() or run.attempt is not None:
             continue
         res.examined += 1
-        req = _read_json(req_path)
+        try:
+            req = run.request_doc
+        except RecordError:
+            continue  # reported by partition-keys
         for out in req.get("outputs", []):
             out_path = str(out.get("path", ""))
-            if not out_path.startswith("data/processed/") or ".." in out_path.split("/"):
+            if not out_path.startswith(f"{PROCESSED}/") or ".." in out_path.split("/"):
                 res.findings.append(
                     Finding(
                         res.name,
@@ -506,7 +525,7 @@ def check_placement(root: Path) -> CheckResult:
                 )
         for path in sorted(data.rglob("*.json")):
             rel = _rel(root, path)
-            if rel.startswith("data/stac/"):
+            if rel.startswith(f"{STAC}/"):
                 continue
             if path.name in ("item.json", "collection.json") or re.search(
                 r'"stac_version"', path.read_text(encoding="utf-8", errors="replace")[:4096]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import sys
@@ -16,24 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kfm_gate.arguments import day_argument, repository_root
 from kfm_gate.errors import KfmGateError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def day_argument(value: str) -> dt.date:
-    """argparse type of a ``YYYY-MM-DD`` day (shared by every subcommand that takes one)."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from err
-
-
 def _root(args: argparse.Namespace) -> Path:
-    root = Path(args.root).resolve()
-    if not root.is_dir():
-        raise KfmGateError(f"repository root {root} does not exist; pass --root DIR")
-    return root
+    return repository_root(args.root)
 
 
 def _policies(args: argparse.Namespace, root: Path) -> Path:
@@ -44,6 +33,9 @@ def _policies(args: argparse.Namespace, root: Path) -> Path:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Gate the request, then settle its publication: an allow is published, a published
+    partition that is now denied or held is withdrawn, an error changes nothing."""
+    from kfm_gate.publication import Publisher
     from kfm_gate.runtime import build_default_gate
 
     root = _root(args)
@@ -62,15 +54,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run = gate.evaluate(path.read_bytes())
     finally:
         gate.close()
-    _print_decision(run.decision, run.run_dir, run.reused, args.format)
+    publication: dict[str, Any] | None = None
+    failed: KfmGateError | None = None
+    try:
+        done = Publisher(gate.layout, store=gate.store).settle(
+            run.request, run.decision, recorded=run.recorded
+        )
+        publication = None if done is None else done.to_json_dict()
+    except KfmGateError as err:
+        failed = err
+    _print_decision(run, args.format, publication, failed)
+    if failed is not None:
+        print(f"kfm-gate: publication failed: {failed}", file=sys.stderr)
+        return EXIT_FAIL
     return run.exit_code
 
 
-def _print_decision(decision: Any, run_dir: Path, reused: bool, fmt: str) -> None:
+def _print_decision(
+    run: Any, fmt: str, publication: dict[str, Any] | None, failed: KfmGateError | None
+) -> None:
     from kfm_gate.reporting import DecisionJsonRenderer, DecisionTextRenderer
 
-    renderer = DecisionJsonRenderer() if fmt == "json" else DecisionTextRenderer()
-    sys.stdout.write(renderer.render(decision, run_dir=run_dir, reused=reused))
+    run_dir = run.run_dir if run.recorded else None
+    if fmt == "json":
+        doc = json.loads(
+            DecisionJsonRenderer().render(run.decision, run_dir=run_dir, reused=run.reused)
+        )
+        doc["recorded"] = run.recorded
+        doc["publication"] = publication
+        doc["publication_error"] = None if failed is None else str(failed)
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return
+    sys.stdout.write(
+        DecisionTextRenderer().render(run.decision, run_dir=run_dir, reused=run.reused)
+    )
+    if not run.recorded:
+        sys.stdout.write("  record: not written (the next evaluation decides again)\n")
+    if publication is not None:
+        state = publication["state"]
+        what = "published" if state["status"] == "published" else "withdrawn"
+        sys.stdout.write(
+            f"  {what}: {state['stac_item']} (item v{state['item_version']}, "
+            f"publication state v{state['version']}"
+            + (", unchanged" if not publication["changed"] else "")
+            + ")\n"
+        )
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -142,8 +170,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from kfm_gate.runs import RunStore
 
     root = _root(args)
-    folder = RunStore(Layout(root)).find(args.run_id)
-    sys.stdout.write(explain_run(folder, _policies(args, root)))
+    record = RunStore(Layout(root)).find(args.run_id)
+    sys.stdout.write(explain_run(record.folder, _policies(args, root)))
     return EXIT_OK
 
 
@@ -163,7 +191,9 @@ def cmd_ci(args: argparse.Namespace) -> int:
     report = run_audit(_root(args), only=args.check or None)
     text = renderer.render(report)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        from kfm_gate.layout import write_output
+
+        write_output(Path(args.out), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return report.exit_code
@@ -292,9 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="append", help="run only this check (repeatable)")
 
     from kfm_gate.orchestration.commands import add_commands as add_pipeline_commands
+    from kfm_gate.publication.commands import add_commands as add_publication_commands
     from kfm_gate.reporting.commands import add_commands as add_report_commands
 
     add_pipeline_commands(sub)
+    add_publication_commands(sub)
     add_report_commands(sub)
     from kfm_gate.provenance.commands import add_commands as add_outbox_commands
 

@@ -47,8 +47,10 @@ class GateContext:
     #: decision; it is dropped with the context when the run ends
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: table columns whose values obligation engines have yet to change (empty once they ran);
-    #: ``None``: the view may still change in any way. See ``Collector.start``.
+    #: ``None``: the view may still change in any way. See :class:`StartsEarly`.
     changing_columns: frozenset[str] | None = frozenset()
+    #: where :meth:`log` lines go: the run log of the gate (nowhere when not given)
+    logger: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def policies(self) -> Path:
@@ -56,10 +58,9 @@ class GateContext:
         return self.policy_dir if self.policy_dir is not None else self.root / "policies"
 
     def log(self, message: str) -> None:
-        """Append a line to the run log (set by the gate; a no-op until then)."""
-        sink = self.settings.get("_log")
-        if callable(sink):
-            sink(message)
+        """Append a line to the run log (``logger``, given by the gate)."""
+        if self.logger is not None:
+            self.logger(message)
 
 
 T = TypeVar("T")
@@ -91,18 +92,29 @@ def memo_file(memo: dict[str, Any] | None, kind: str, path: Path, load: Callable
 class Collector(Protocol):
     """Produces one evidence section. Raising means the evidence is unresolved: outcome error.
 
-    A collector may also have ``start(ctx) -> PendingSection | None``: the gate calls it
-    before the other collectors run, so its work goes on in the background (another
-    process) meanwhile; ``None`` means "call ``collect`` as usual". When the obligations only
-    change the values of some table columns, the gate first calls ``start`` before applying
-    them, with those columns in ``ctx.changing_columns``: a collector whose evidence does not
-    depend on them may start then (the public view may be read before or after the change),
-    otherwise it returns ``None`` and is started again after the obligations.
+    A collector that can work in the background also is a :class:`StartsEarly`.
     """
 
     name: str
 
     def collect(self, ctx: GateContext) -> EvidenceSection: ...
+
+
+@runtime_checkable
+class StartsEarly(Protocol):
+    """A collector whose work can go on in the background (another process).
+
+    The gate calls ``start(ctx)`` before the other collectors run; ``None`` means "call
+    ``collect`` as usual". When the obligations only change the values of some table columns,
+    the gate first calls ``start`` before applying them, with those columns in
+    ``ctx.changing_columns``: a collector whose evidence does not depend on them may start
+    then (the public view may be read before or after the change), otherwise it returns
+    ``None`` and is started again after the obligations.
+    """
+
+    name: str
+
+    def start(self, ctx: GateContext) -> PendingSection | None: ...
 
 
 @runtime_checkable
@@ -122,12 +134,21 @@ class PendingSection(Protocol):
 class ObligationEngine(Protocol):
     """Applies the obligations of ``kinds`` to the public view, in place.
 
-    An engine may also have ``changed_columns(obligation) -> frozenset[str] | None``: the
-    table columns whose values (only) applying ``obligation`` may change; ``None`` or no
-    such method means it may change anything (rows, columns, geometry, files).
+    An engine that can say which table columns it changes also is a :class:`ChangesColumns`;
+    any other may change anything (rows, columns, geometry, files).
     """
 
     name: str
     kinds: frozenset[str]
 
     def apply(self, ctx: GateContext, obligations: tuple[Obligation, ...]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ChangesColumns(Protocol):
+    """An obligation engine that knows what applying an obligation changes."""
+
+    def changed_columns(self, obligation: Obligation) -> frozenset[str] | None:
+        """The table columns whose values (only) applying ``obligation`` may change;
+        ``None``: it may change anything."""
+        ...

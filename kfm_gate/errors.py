@@ -20,7 +20,8 @@ itself could not run.
     ├── ObligationError          an obligation could not be applied (e.g. no masking key)
     ├── RecordError              the run record / ledger / catalog could not be written
     │   └── LockError            another run of the same partition holds the lock
-    └── LedgerError              the ledger is inconsistent (verify names the entry)
+    ├── LedgerError              the ledger is inconsistent (verify names the entry)
+    └── PublicationRefusedError  only a recorded allow of the current request is published
 """
 
 from __future__ import annotations
@@ -113,3 +114,10 @@ class LedgerError(KfmGateError):
     """The ledger does not verify."""
 
     reason_code = "LEDGER_INVALID"
+
+
+class PublicationRefusedError(KfmGateError):
+    """The publisher refuses: no allow is recorded for the partition's current request (or
+    nothing is published to withdraw)."""
+
+    reason_code = "PROMOTION_REFUSED"

@@ -26,7 +26,10 @@ def stage_example(root: Path, request_path: Path) -> None:
 
 
 def run_examples(root: Path, *, as_of: dt.date | None = None, fmt: str = "text") -> int:
-    """Gate every ``examples/requests/*.json``; prints one decision each. Returns 0."""
+    """Gate every ``examples/requests/*.json`` and settle its publication (an allow is
+    published, as ``kfm-gate evaluate`` does); prints one decision each. Returns 0."""
+    from kfm_gate.errors import KfmGateError
+    from kfm_gate.publication import Publisher
     from kfm_gate.reporting import DecisionJsonRenderer, DecisionTextRenderer
     from kfm_gate.runtime import build_default_gate
 
@@ -35,6 +38,7 @@ def run_examples(root: Path, *, as_of: dt.date | None = None, fmt: str = "text")
         raise InputError(f"no example requests under {root / EXAMPLES / 'requests'}")
     renderer = DecisionJsonRenderer() if fmt == "json" else DecisionTextRenderer()
     gate = build_default_gate(root, as_of=as_of, force=True)
+    publisher = Publisher(gate.layout, store=gate.store)
     try:
         for i, path in enumerate(requests, 1):
             print(f"[{i}/{len(requests)}] {path.relative_to(root)}", file=sys.stderr)
@@ -44,6 +48,10 @@ def run_examples(root: Path, *, as_of: dt.date | None = None, fmt: str = "text")
                 print(f"  could not stage {path.name}: {err}", file=sys.stderr)
             run = gate.evaluate(path.read_bytes())
             sys.stdout.write(renderer.render(run.decision, run_dir=run.run_dir, reused=run.reused))
+            try:
+                publisher.settle(run.request, run.decision, recorded=run.recorded)
+            except KfmGateError as err:
+                print(f"  publication failed: {err}", file=sys.stderr)
     finally:
         gate.close()
     print("explain any run with: kfm-gate explain <run id>", file=sys.stderr)

@@ -1,25 +1,26 @@
-"""The gate: one partition through the flow of DESIGN.md, failing closed.
+"""The gate: one partition through the flow of DESIGN.md, failing closed, ending at a record.
 
 1. parse and validate the request (partition keys against the AOI registry);
-2. derive the deterministic run id; reuse a recorded decision (idempotent);
+2. derive the deterministic run id; reuse the recorded decision of the *same* request;
 3. join the governance flags (inputs, AOI, sensitive zones);
 4. policy phase 1: obligations;
-5. stage the public view and apply the obligations to it;
+5. stage the public view (in the run's scratch folder) and apply the obligations to it;
 6. collect evidence on it;
 7. policy phase 2: the decision;
-8. record the run (every outcome);
-9. promote the public view and the catalog records on ``allow`` only.
+8. record it, all or nothing (:meth:`RunStore.record`): decision, run record, PROV-O,
+   OpenLineage and the ledger entry; an allowed run's masked public view is recorded with it.
 
-Any exception anywhere gives outcome ``error``, which blocks like ``deny``, and the record is
-still written. Nothing here knows Rego, Presidio or Dagster: they sit behind the protocols.
+The gate stops there: it never touches a public path (``data/processed/.../public``,
+``data/stac``, ``data/graph``); :mod:`kfm_gate.publication` promotes what it recorded. Any
+exception anywhere gives outcome ``error``, which blocks like ``deny``, is recorded under its
+own attempt and never stands for a decision: the next evaluation decides again. Nothing here
+knows Rego, Presidio or Dagster: they sit behind the protocols.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import datetime as dt
-import functools
 import json
 import platform
 import shutil
@@ -29,29 +30,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import ValidationError
-
-from kfm_gate.context import Collector, GateContext, ObligationEngine, PendingSection, ViewFile
+from kfm_gate.context import (
+    ChangesColumns,
+    Collector,
+    GateContext,
+    ObligationEngine,
+    PendingSection,
+    StartsEarly,
+    ViewFile,
+)
 from kfm_gate.errors import (
     CollectorError,
     InputError,
     KfmGateError,
-    PolicyEvalError,
+    PolicyCompileError,
+    RecordError,
 )
-from kfm_gate.ids import (
-    decision_id,
-    invalid_request_id,
-    run_folder_name,
-    run_id,
-    sha256_bytes,
-    validate_aoi_key,
-)
-from kfm_gate.layout import PROCESSED, Layout
+from kfm_gate.footprint import footprint
+from kfm_gate.ids import invalid_request_id, run_folder_name, run_id, sha256_bytes, validate_aoi_key
+from kfm_gate.layout import Layout
 from kfm_gate.models import (
-    KFM_OUTCOME,
-    LIFECYCLE,
     Decision,
     Evidence,
     EvidenceSection,
@@ -59,16 +59,14 @@ from kfm_gate.models import (
     Obligation,
     PromotionRequest,
     Violation,
-    Waived,
-    join_flags,
 )
+from kfm_gate.models.decision import build_decision
+from kfm_gate.policy import contract
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
 from kfm_gate.policy.waivers import load_waivers, waivers_policy_input
-from kfm_gate.runs import RunStore, dumps
+from kfm_gate.runs import PublicView, PublicViewFile, RecordedRun, RunDraft, RunStore
 
-#: a request file larger than this is refused before parsing
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: packages whose versions go into config.json
 RECORDED_PACKAGES = (
     "kfm-gate",
@@ -82,14 +80,21 @@ RECORDED_PACKAGES = (
     "dagster",
     "openlineage-python",
 )
+NO_POLICY_DIGEST = "sha256:" + "0" * 64
 
 #: what a geo-context provider returns: the policy's ``geo`` input and zone/AOI flags to join
 #: (request, repository root, the run's memo) -> (geo context, flags of the zones touched)
 GeoContextProvider = Callable[
     [PromotionRequest, Path, dict[str, Any]], tuple[dict[str, Any], list[GovernanceFlags]]
 ]
-#: called after every decision with the finished run and whether to publish its catalog entries
-Recorder = Callable[["GateRun", bool], None]
+
+
+@runtime_checkable
+class HasPolicySet(Protocol):
+    """An engine that knows the policy set it evaluates (the gate then needs not load it)."""
+
+    @property
+    def policies(self) -> PolicySet: ...
 
 
 @dataclass(frozen=True)
@@ -120,23 +125,25 @@ class GateSettings:
 
 @dataclass
 class GateRun:
-    """The result of one gate run (what the CLI renders and the recorder persists)."""
+    """The result of one gate run (what the CLI renders and the publisher is handed)."""
 
     decision: Decision
+    #: where the decision is recorded: the run folder, or its attempt folder for an error
     run_dir: Path
     request: PromotionRequest | None
     evidence: Evidence
     config: dict[str, Any]
     reused: bool = False
+    #: False when the decision could not be recorded (the decision's error says why)
+    recorded: bool = True
     context: GateContext | None = None
-    public_files: list[Path] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
     #: the documents given to the policy: {"obligations": phase-1 input, "decision": phase-2}
     policy_inputs: dict[str, Any] = field(default_factory=dict)
     #: the effective (joined) flags, None when missing
     flags: GovernanceFlags | None = None
-    #: what the recorder reported (provenance files, ledger entry, catalog paths)
-    recorded: dict[str, Any] = field(default_factory=dict)
+    #: the ledger line of the decision (``entry``, ``hash``, ``appended``), when recorded
+    ledger: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -150,50 +157,32 @@ def _rel(path: Path, root: Path) -> str:
         return path.name
 
 
-@functools.cache
-def _installed_versions() -> tuple[tuple[str, str], ...]:
-    """Versions of the recorded packages; looked up once per process (they cannot change)."""
-    out = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return tuple(out.items())
+class _RecordingFailedError(RecordError):
+    """The decision was taken but could not be recorded: it does not stand."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(
+            f"the decision could not be recorded ({cause}); nothing of it was written: "
+            "fix the cause and re-run (the partition is decided again)"
+        )
 
 
-def _versions() -> dict[str, str]:
-    return dict(_installed_versions())
+class _Versions:
+    """Versions of the recorded packages, looked up once per gate (they cannot change)."""
 
+    def __init__(self) -> None:
+        self._found: dict[str, str] | None = None
 
-def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> PromotionRequest:
-    """A PromotionRequest from bytes, text, a dict or a request; InputError with one clear line."""
-    if isinstance(raw, PromotionRequest):
-        return raw
-    doc: Any = raw
-    if isinstance(raw, bytes | str):
-        size = len(raw)
-        if size > MAX_REQUEST_BYTES:
-            raise InputError(
-                f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}: "
-                "requests list files, they do not embed data"
-            )
-        try:
-            doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"request is not JSON: {err}") from err
-    if not isinstance(doc, Mapping):
-        raise InputError("request must be a JSON object (see docs/policy-input.md)")
-    try:
-        return PromotionRequest.model_validate(doc)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        msg = str(first["msg"])
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise InputError(f"request field {where}: {msg}{extra}") from err
+    def get(self) -> dict[str, str]:
+        if self._found is None:
+            out = {}
+            for name in RECORDED_PACKAGES:
+                try:
+                    out[name] = metadata.version(name)
+                except metadata.PackageNotFoundError:
+                    out[name] = "not installed"
+            self._found = out
+        return dict(self._found)
 
 
 def _guarded(
@@ -226,6 +215,28 @@ def _checked(name: str, section: object) -> EvidenceSection:
     return section
 
 
+@dataclass
+class _Work:
+    """What one evaluation built up, whatever its outcome."""
+
+    request: PromotionRequest
+    run_id: str
+    policy_digest: str
+    today: dt.date
+    config: dict[str, Any]
+    log: list[str]
+    evidence: Evidence = field(default_factory=Evidence)
+    obligations: tuple[Obligation, ...] = ()
+    context: GateContext | None = None
+    policy_inputs: dict[str, Any] = field(default_factory=dict)
+    flags: GovernanceFlags | None = None
+    engine_name: str = "embedded-opa"
+    work_dir: Path | None = None
+
+    def note(self, message: str) -> None:
+        self.log.append(message)
+
+
 class Gate:
     """Runs partitions through collectors, obligation engines and the two policy phases."""
 
@@ -237,11 +248,11 @@ class Gate:
         collectors: Sequence[Collector] | None = None,
         obligation_engines: Sequence[ObligationEngine] = (),
         geo_context: GeoContextProvider | None = None,
-        recorder: Recorder | None = None,
+        store: RunStore | None = None,
     ) -> None:
         self.settings = settings
-        self.layout = Layout(settings.root)
-        self.store = RunStore(self.layout)
+        self.layout = store.layout if store is not None else Layout(settings.root)
+        self.store = store or RunStore(self.layout)
         self._engine = engine
         self._owns_engine = engine is not None
         self._engine_error: KfmGateError | None = None
@@ -252,8 +263,8 @@ class Gate:
         self.collectors = tuple(collectors)
         self.obligation_engines = tuple(obligation_engines)
         self.geo_context = geo_context
-        self.recorder = recorder
         self._policies: PolicySet | None = None
+        self._versions = _Versions()
 
     # -- policy set and engine (loaded once, reused) ----------------------------------
 
@@ -262,7 +273,7 @@ class Gate:
         if self._policies is None:
             self._policies = (
                 self._engine.policies
-                if self._engine is not None and hasattr(self._engine, "policies")
+                if isinstance(self._engine, HasPolicySet)
                 else load_policy_set(self.settings.policy_dir)
             )
         return self._policies
@@ -303,71 +314,89 @@ class Gate:
     def evaluate(self, raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> GateRun:
         """Gate one partition. Never raises for a gate failure: the outcome is ``error``."""
         today = self.settings.today()
-        log: list[str] = []
         try:
-            request = parse_request(raw)
+            request = contract.parse_request(raw)
             if self.settings.aoi_ids is not None:
                 validate_aoi_key(request.partition.aoi_key, self.settings.aoi_ids)
         except KfmGateError as err:
-            return self._record_invalid_request(raw, err, today)
+            return self._reject(raw, err, today)
 
         policy_error: KfmGateError | None = None
         try:
             policy_digest = self.policies.digest
-        except KfmGateError as err:  # recorded as outcome error by _run
-            policy_digest = "sha256:" + "0" * 64
+        except KfmGateError as err:  # recorded as outcome error below
+            policy_digest = NO_POLICY_DIGEST
             policy_error = err
         rid = self.run_id_for(request, policy_digest)
-        folder = run_folder_name(rid)
-        with self.layout.run_lock(folder):
+        work = _Work(
+            request, rid, policy_digest, today, self._config(request, rid, policy_digest), []
+        )
+        try:
+            self._preflight(rid)
+        except KfmGateError as err:  # a write would leave the roots: nothing is written
+            return self._unrecorded(work, self._error_decision(work, err), root_only=True)
+        with self.layout.run_lock(run_folder_name(rid)):  # LockError: the run is busy
+            # what a killed evaluation of this run left in its scratch folder
+            shutil.rmtree(self.layout.work_dir(rid), ignore_errors=True)
             if not self.settings.force:
-                existing = self.store.load_decision(rid)
-                if existing is not None:
-                    return self._reused(rid, request, existing)
-            return self._run(request, rid, policy_digest, today, log, policy_error)
+                found, why = self.store.reusable(rid, request.request_digest)
+                if found is not None:
+                    try:
+                        return self._reused(found, request)
+                    except RecordError as err:  # another file of the record is damaged
+                        why = f"recorded run unusable ({err}): deciding again"
+                if why != "no decision recorded":
+                    work.note(why)
+            decision = self._decide(work, policy_error)
+            return self._record(work, decision)
 
-    def _run(
-        self,
-        request: PromotionRequest,
-        rid: str,
-        policy_digest: str,
-        today: dt.date,
-        log: list[str],
-        policy_error: KfmGateError | None = None,
-    ) -> GateRun:
-        config = self._config(request, rid, policy_digest)
-        evidence = Evidence()
-        obligations: tuple[Obligation, ...] = ()
-        ctx: GateContext | None = None
-        staging: Path | None = None
-        policy_inputs: dict[str, Any] = {}
-        flags: GovernanceFlags | None = None
-        engine_name = "embedded-opa"
+    def _preflight(self, rid: str) -> None:
+        """Every path this run may write or lock stays inside the roots (links resolved):
+        checked before any work, so a link that leaves them writes nothing."""
+        layout = self.layout
+        ledger = layout.ledger_path
+        layout.preflight(
+            [
+                layout.run_dir(rid),
+                layout.run_dir(rid) / "attempts",
+                layout.run_lock_path(run_folder_name(rid)),
+                layout.work_dir(rid),
+                layout.staging_dir,
+                layout.journal_path,
+                layout.publish_lock_path,
+                ledger,
+                ledger.with_name(ledger.stem + ".head.json"),
+                ledger.with_name(ledger.name + ".lock"),
+            ]
+        )
+
+    def _decide(self, work: _Work, policy_error: KfmGateError | None) -> Decision:
+        """Steps 3 to 7; any failure gives outcome error. The scratch folder is removed."""
+        request, rid, today = work.request, work.run_id, work.today
+        note = work.note
         memo: dict[str, Any] = {}  # the run's memo (GateContext.memo), from the flags on
-
-        def note(message: str) -> None:
-            log.append(message)
-
         note(f"run {rid} partition {request.partition.aoi_key}|{request.partition.time_key}")
-        note(f"asset {request.asset_key}; policy digest {policy_digest}")
+        note(f"asset {request.asset_key}; policy digest {work.policy_digest}")
         try:
             if policy_error is not None:
                 raise policy_error
             engine = self.engine()
-            engine_name = engine.name
-            config["engine"] = {"name": engine.name, "revision": engine.revision}
+            work.engine_name = engine.name
+            work.config["engine"] = {"name": engine.name, "revision": engine.revision}
             flags, flags_missing, geo = self._flags(request, note, memo)
-            base_input = policy_input(request, flags, flags_missing, geo, today)
-            policy_inputs["obligations"] = base_input
+            work.flags = flags
+            base_input = contract.policy_input(request, flags, flags_missing, geo, today)
+            work.policy_inputs["obligations"] = base_input
             raw_obligations = engine.evaluate(OBLIGATIONS_PATH, base_input)
-            _note_engine_ids(engine, "obligations", config)
-            obligations = parse_obligations(raw_obligations)
+            contract.note_engine_ids(engine, "obligations", work.config)
+            obligations = contract.parse_obligations(raw_obligations)
+            work.obligations = obligations
             note(
                 f"phase 1: {len(obligations)} obligation(s): "
                 + ", ".join(o.code for o in obligations)
             )
 
-            staging, files = self._stage(request, rid)
+            work.work_dir, files = self._stage(request, rid)
             ctx = GateContext(
                 request=request,
                 root=self.layout.root,
@@ -376,10 +405,12 @@ class Gate:
                 flags=flags,
                 geo=geo,
                 obligations=obligations,
-                settings={**self.settings.options, "_log": note},
+                settings=dict(self.settings.options),
                 policy_dir=self.settings.policy_dir,
                 memo=memo,
+                logger=note,
             )
+            work.context = ctx
             early = self._start_early(replace(ctx, changing_columns=self._changing(obligations)))
             try:
                 applied = self._apply_obligations(ctx, obligations, note)
@@ -388,80 +419,143 @@ class Gate:
                     handle.cancel()
                 raise
             ctx = replace(ctx, applied=applied)
-            evidence = self._collect(ctx, applied, note, early)
+            work.context = ctx
+            work.evidence = self._collect(ctx, applied, note, early)
 
             waivers = load_waivers(self.settings.policy_dir)
-            decision_input = {
-                **base_input,
-                "obligations": [o.to_json_dict() for o in obligations],
-                "evidence": evidence.to_policy_input(),
-                "waivers": waivers_policy_input(waivers, today),
-            }
-            policy_inputs["decision"] = decision_input
-            raw_decision = engine.evaluate(DECISION_PATH, decision_input)
-            _note_engine_ids(engine, "decision", config)
-            decision = self._decision(
-                request, rid, raw_decision, obligations, evidence, policy_digest, engine_name, today
+            decision_input = contract.decision_input(
+                base_input,
+                obligations,
+                contract.evidence_input(work.evidence),
+                waivers_policy_input(waivers, today),
             )
-            engine_info = config.get("engine", {})
-            if engine_info.get("decision_ids") or engine_info.get("server_revision"):
+            work.policy_inputs["decision"] = decision_input
+            raw_decision = engine.evaluate(DECISION_PATH, decision_input)
+            contract.note_engine_ids(engine, "decision", work.config)
+            answer = contract.parse_decision(raw_decision)
+            engine_info = work.config.get("engine", {})
+            decision = build_decision(
+                **_request_fields(request),
+                run_id=rid,
+                outcome=answer.outcome,
+                violations=answer.violations,
+                warnings=answer.warnings,
+                waived=answer.waived,
+                obligations=obligations,
+                reasons=answer.reasons,
+                evidence_digest=work.evidence.evidence_digest,
+                policy_digest=work.policy_digest,
+                engine=work.engine_name,
+                day=today,
                 # OPA's own ids are provenance, not content: kept out of the decision id digest
-                decision = decision.model_copy(
-                    update={
-                        "engine_decision_ids": dict(engine_info.get("decision_ids", {})),
-                        "engine_revision": engine_info.get("server_revision"),
-                    }
-                )
+                engine_decision_ids=engine_info.get("decision_ids"),
+                engine_revision=engine_info.get("server_revision"),
+            )
             note(f"phase 2: outcome {decision.outcome}; {len(decision.violations)} violation(s)")
         except Exception as err:  # fail closed: every failure becomes outcome "error"
-            decision = self._error_decision(
-                request, rid, err, obligations, evidence, policy_digest, engine_name, today, note
-            )
+            decision = self._error_decision(work, err)
             note("traceback (frames only):")
             for frame in traceback.extract_tb(err.__traceback__):
                 note(
                     f"  {_rel(Path(frame.filename), self.layout.root)}:{frame.lineno} in {frame.name}"
                 )
+        return decision
 
-        run = GateRun(
+    def _record(self, work: _Work, decision: Decision) -> GateRun:
+        """Record the decision (every outcome), all or nothing; the scratch folder goes.
+
+        When the record cannot be written (disk full, a write refused), nothing of it is
+        visible and the outcome is ``error``, unrecorded: the next evaluation decides again.
+        """
+        request = work.request
+        try:
+            view = self._public_view(work) if decision.outcome == "allow" else None
+            draft = RunDraft(
+                decision=decision,
+                request=request,
+                request_doc=request.to_json_dict(),
+                config=work.config,
+                evidence=work.evidence,
+                policy_inputs=work.policy_inputs,
+                log="\n".join(
+                    [*work.log, "public view recorded" if view else "no public view recorded"]
+                )
+                + "\n",
+                flags=work.flags,
+                public_view=view[0] if view else None,
+                public_bytes=view[1] if view else {},
+            )
+            recorded = self.store.record(draft)
+        except (KfmGateError, OSError) as err:
+            if decision.outcome == "error":
+                work.note(f"the error could not be recorded either: {err}")
+                return self._unrecorded(work, decision)
+            return self._unrecorded(
+                work, self._error_decision(work, _RecordingFailedError(f"{err}"))
+            )
+        finally:
+            if work.work_dir is not None:
+                shutil.rmtree(work.work_dir, ignore_errors=True)
+        return GateRun(
             decision=decision,
-            run_dir=self.store.run_dir(rid),
+            run_dir=recorded.run.folder,
             request=request,
-            evidence=evidence,
-            config=config,
-            context=ctx,
-            log_lines=log,
-            policy_inputs=policy_inputs,
-            flags=flags,
+            evidence=work.evidence,
+            config=work.config,
+            context=work.context,
+            log_lines=work.log,
+            policy_inputs=work.policy_inputs,
+            flags=work.flags,
+            ledger=recorded.ledger,
         )
-        self._finish(run, staging)
-        return run
+
+    def _public_view(self, work: _Work) -> tuple[PublicView, dict[str, bytes]]:
+        """The masked public view of an allowed run, read from the scratch folder: recorded
+        with the decision, published from the record."""
+        ctx = work.context
+        assert ctx is not None  # an allow went through every step
+        public_dir = self.layout.public_dir(work.request, work.run_id)
+        files: list[PublicViewFile] = []
+        data: dict[str, bytes] = {}
+        for view in sorted(ctx.files, key=lambda v: v.public.name):
+            content = view.public.read_bytes()
+            name = view.public.name
+            data[name] = content
+            files.append(
+                PublicViewFile(
+                    name=name,
+                    relpath=self.layout.rel(public_dir / name),
+                    sha256=sha256_bytes(content),
+                    size=len(content),
+                    media_type=view.media_type,
+                    role=view.role,
+                    source=view.relpath,
+                )
+            )
+        return PublicView(tuple(files), footprint(data.items())), data
 
     # -- steps -------------------------------------------------------------------------
 
     def _flags(
         self, request: PromotionRequest, note: Callable[[str], None], memo: dict[str, Any]
     ) -> tuple[GovernanceFlags | None, list[str], dict[str, Any]]:
-        parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
-        missing = sorted(i.id for i in request.inputs if i.flags is None)
         geo: dict[str, Any] = {}
+        extra: list[GovernanceFlags] = []
         if self.geo_context is not None:
             geo, extra = self.geo_context(request, self.layout.root, memo)
-            parts.extend(extra)
-        if missing:
+        flags, missing = contract.effective_flags(request, extra)
+        if request.inputs and missing:
             note(f"inputs without flags: {', '.join(missing)}")
-        if not parts or not request.inputs:
-            return None, missing or ["<no inputs>"], geo
-        return join_flags(parts), missing, geo
+        return flags, missing, geo
 
     def _stage(self, request: PromotionRequest, rid: str) -> tuple[Path, tuple[ViewFile, ...]]:
-        """Copy the candidate outputs into a staging folder: the public view before masking."""
-        part = request.partition
-        base = f"{PROCESSED}/{request.pipeline}/{request.dataset}/{part.aoi_key}/{part.time_key}"
-        staging = self.layout.resolve_relative(f"{base}/.staging/{run_folder_name(rid)}")
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
+        """Copy the candidate outputs into the run's scratch folder: the public view before
+        masking (never a public path)."""
+        work_dir = self.layout.work_dir(rid)
+        if work_dir.exists():
+            shutil.rmtree(work_dir)
+        work_dir.mkdir(parents=True)
+        self.layout.check_inside(work_dir)
         files = []
         names: set[str] = set()
         for out in request.outputs:
@@ -470,12 +564,12 @@ class Gate:
             if name in names:
                 raise InputError(f"two outputs are named {name!r}: output file names must differ")
             names.add(name)
-            public = staging / name
+            public = work_dir / name
             if not candidate.is_file() or candidate.is_symlink():
                 continue  # the checksum evidence reports it missing, and the policy denies
             shutil.copyfile(candidate, public)
             files.append(ViewFile(out.path, candidate, public, out.media_type, out.role))
-        return staging, tuple(files)
+        return work_dir, tuple(files)
 
     def _apply_obligations(
         self, ctx: GateContext, obligations: tuple[Obligation, ...], note: Callable[[str], None]
@@ -530,8 +624,7 @@ class Gate:
             for eng in self.obligation_engines:
                 if ob.kind not in eng.kinds:
                     continue
-                changed = getattr(eng, "changed_columns", None)
-                found = changed(ob) if callable(changed) else None
+                found = eng.changed_columns(ob) if isinstance(eng, ChangesColumns) else None
                 if found is None:
                     return None
                 columns.update(found)
@@ -551,13 +644,12 @@ class Gate:
         return early
 
     def _start_background(self, ctx: GateContext, pending: dict[str, PendingSection]) -> None:
-        """Call ``start`` of every collector that has one and is not in ``pending`` yet; the
+        """Start every collector that :class:`StartsEarly` and is not in ``pending`` yet; the
         handles go into ``pending``. On a failure every handle in ``pending`` is cancelled."""
         try:
             for collector in self.collectors:
-                start = getattr(collector, "start", None)
-                if callable(start) and collector.name not in pending:
-                    handle = _guarded(collector.name, lambda s=start: s(ctx))
+                if isinstance(collector, StartsEarly) and collector.name not in pending:
+                    handle = _guarded(collector.name, lambda c=collector: c.start(ctx))
                     if handle is not None:
                         pending[collector.name] = handle
         except BaseException:
@@ -572,7 +664,7 @@ class Gate:
         note: Callable[[str], None],
         early: dict[str, PendingSection] | None = None,
     ) -> Evidence:
-        """Run every collector; a collector with ``start`` works in the background meanwhile.
+        """Run every collector; a collector that :class:`StartsEarly` works in the background.
 
         Background collectors (e.g. the quality suite in its worker process) are started
         first (or were started before the obligations: ``early``), then the others run one
@@ -611,92 +703,45 @@ class Gate:
             sections[collector.name] = results[collector.name]
         return Evidence(sections=sections)
 
-    def _decision(
-        self,
-        request: PromotionRequest,
-        rid: str,
-        raw: Any,
-        obligations: tuple[Obligation, ...],
-        evidence: Evidence,
-        policy_digest: str,
-        engine_name: str,
-        today: dt.date,
-    ) -> Decision:
-        if not isinstance(raw, Mapping) or raw.get("outcome") not in (
-            "allow",
-            "deny",
-            "quarantine",
-        ):
-            raise PolicyEvalError(
-                "data.kfm.gate.decision must be an object with outcome allow|deny|quarantine, "
-                f"got {json.dumps(raw)[:200]}"
-            )
-        try:
-            violations = tuple(Violation.model_validate(v) for v in raw.get("violations", []))
-            warnings = tuple(Violation.model_validate(v) for v in raw.get("warnings", []))
-            quarantine = tuple(Violation.model_validate(v) for v in raw.get("quarantine", []))
-            waived = tuple(Waived.model_validate(w) for w in raw.get("waived", []))
-        except ValidationError as err:
-            raise PolicyEvalError(f"the policy returned a malformed violation: {err}") from err
-        outcome = str(raw["outcome"])
-        reasons = sorted({v.code for v in violations} | {q.code for q in quarantine})
-        if outcome == "quarantine":
-            violations = violations + quarantine
-        return _build_decision(
-            **_request_fields(request),
-            rid=rid,
-            outcome=outcome,
-            violations=violations,
-            warnings=warnings,
-            waived=waived,
-            obligations=obligations,
-            reasons=reasons,
-            evidence_digest=evidence.evidence_digest,
-            policy_digest=policy_digest,
-            engine_name=engine_name,
-            today=today,
-            error=None,
-        )
-
-    def _error_decision(
-        self,
-        request: PromotionRequest,
-        rid: str,
-        err: BaseException,
-        obligations: tuple[Obligation, ...],
-        evidence: Evidence,
-        policy_digest: str,
-        engine_name: str,
-        today: dt.date,
-        note: Callable[[str], None],
-    ) -> Decision:
-        code = getattr(err, "reason_code", "GATE_INTERNAL_ERROR")
+    def _error_decision(self, work: _Work, err: BaseException) -> Decision:
+        code = err.reason_code if isinstance(err, KfmGateError) else "GATE_INTERNAL_ERROR"
         if isinstance(err, KfmGateError):
             message = str(err)
         else:
             message = f"internal error {type(err).__name__}: {err}"
-        location = getattr(err, "location", None)
         details: dict[str, Any] = {"error_type": type(err).__name__}
-        if location:
-            details["location"] = location
-        note(f"ERROR {code}: {message}")
+        if isinstance(err, PolicyCompileError) and err.location:
+            details["location"] = err.location
+        work.note(f"ERROR {code}: {message}")
         violation = Violation(
             rule="gate.error", code=code, msg=message, severity="critical", details=details
         )
-        return _build_decision(
-            **_request_fields(request),
-            rid=rid,
+        return build_decision(
+            **_request_fields(work.request),
+            run_id=work.run_id,
             outcome="error",
             violations=(violation,),
-            warnings=(),
-            waived=(),
-            obligations=obligations,
+            obligations=work.obligations,
             reasons=[code],
-            evidence_digest=evidence.evidence_digest,
-            policy_digest=policy_digest,
-            engine_name=engine_name,
-            today=today,
+            evidence_digest=work.evidence.evidence_digest,
+            policy_digest=work.policy_digest,
+            engine=work.engine_name,
+            day=work.today,
             error=message,
+        )
+
+    def _unrecorded(self, work: _Work, decision: Decision, *, root_only: bool = False) -> GateRun:
+        """Outcome error for a run whose record could not (or may not) be written."""
+        return GateRun(
+            decision=decision,
+            run_dir=self.layout.root if root_only else self.layout.run_dir(work.run_id),
+            request=work.request,
+            evidence=work.evidence,
+            config=work.config,
+            recorded=False,
+            log_lines=work.log,
+            policy_inputs=work.policy_inputs,
+            flags=work.flags,
         )
 
     def _config(self, request: PromotionRequest, rid: str, policy_digest: str) -> dict[str, Any]:
@@ -717,96 +762,32 @@ class Gate:
             "environment": {
                 "python": platform.python_version(),
                 "implementation": platform.python_implementation(),
-                "packages": _versions(),
+                "packages": self._versions.get(),
             },
             "engine": {"name": "embedded-opa", "revision": policy_digest.removeprefix("sha256:")},
         }
 
-    def _finish(self, run: GateRun, staging: Path | None) -> None:
-        """Record the run (every outcome), then publish on allow only; fail closed."""
-        request = run.request
-        assert request is not None
-        decision = run.decision
-        promoted: list[Path] = []
-        try:
-            if decision.outcome == "allow" and staging is not None:
-                promoted = self._promote(request, run.decision.run_id, staging)
-                run.public_files = promoted
-            run.log_lines.append(
-                f"promoted {len(promoted)} file(s)" if promoted else "nothing promoted"
-            )
-            self._write_record(run)
-            if self.recorder is not None:
-                self.recorder(run, decision.outcome == "allow")
-        except Exception as err:
-            # Recording or publishing failed: withdraw the public view, record an error.
-            for path in promoted:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            with contextlib.suppress(OSError):
-                if promoted:
-                    promoted[0].parent.rmdir()
-            run.public_files = []
-            run.decision = self._error_decision(
-                request,
-                decision.run_id,
-                err,
-                decision.obligations,
-                run.evidence,
-                decision.policy_digest,
-                decision.engine,
-                self.settings.today(),
-                run.log_lines.append,
-            )
-            self._write_record(run)
-            if self.recorder is not None:
-                try:
-                    self.recorder(run, False)
-                except Exception as again:  # the record files above still hold the error
-                    run.log_lines.append(f"provenance of the error could not be written: {again}")
-                    self._write_record(run)
-        finally:
-            if staging is not None and staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-
-    def _promote(self, request: PromotionRequest, rid: str, staging: Path) -> list[Path]:
-        part = request.partition
-        target = self.layout.resolve_relative(
-            f"{PROCESSED}/{request.pipeline}/{request.dataset}/{part.aoi_key}/{part.time_key}"
-            f"/public/{run_folder_name(rid)}"
+    def _reused(self, found: RecordedRun, request: PromotionRequest) -> GateRun:
+        return GateRun(
+            found.decision,
+            found.folder,
+            request,
+            found.evidence,
+            found.config,
+            reused=True,
+            flags=found.flags,
+            policy_inputs=found.policy_inputs,
+            ledger=found.receipt,
         )
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(target)  # atomic on one filesystem: all files appear at once
-        return sorted(p for p in target.iterdir() if p.is_file())
 
-    def _write_record(self, run: GateRun) -> None:
-        assert run.request is not None
-        files = {
-            "request.json": dumps(run.request.to_json_dict()),
-            "config.json": dumps(run.config),
-            "evidence.json": dumps(run.evidence.to_json_dict()),
-            "run.log": "\n".join(run.log_lines) + "\n",
-            "policy_input.json": dumps(run.policy_inputs),
-            "decision.json": dumps(run.decision.to_json_dict()),
-        }
-        run.run_dir = self.store.write(run.decision.run_id, files)
-
-    def _reused(self, rid: str, request: PromotionRequest, decision: Decision) -> GateRun:
-        folder = self.store.run_dir(rid)
-        evidence = Evidence.model_validate_json((folder / "evidence.json").read_text("utf-8"))
-        config = RunStore.read_json(folder, "config.json")
-        return GateRun(decision, folder, request, evidence, config, reused=True)
-
-    def _record_invalid_request(
+    def _reject(
         self,
         raw: bytes | str | Mapping[str, Any] | PromotionRequest,
         err: KfmGateError,
         today: dt.date,
     ) -> GateRun:
-        """A request that cannot be parsed still gets a run record, outcome error, and (with a
-        recorder) PROV, OpenLineage and a ledger entry naming it by the digest of its bytes."""
+        """A request that cannot be parsed is recorded like any other error (an attempt with
+        PROV, OpenLineage and a ledger entry), named by the digest of its bytes only."""
         if isinstance(raw, bytes):
             data = raw
         elif isinstance(raw, str):
@@ -822,8 +803,8 @@ class Gate:
         violation = Violation(
             rule="gate.input", code=code, msg=str(err), severity="critical", details={}
         )
-        decision = _build_decision(
-            rid=rid,
+        decision = build_decision(
+            run_id=rid,
             outcome="error",
             partition={},
             asset_key="unknown",
@@ -831,9 +812,9 @@ class Gate:
             evidence_digest=Evidence().evidence_digest,
             violations=(violation,),
             reasons=[code],
-            policy_digest="sha256:" + "0" * 64,
-            engine_name="none",
-            today=today,
+            policy_digest=NO_POLICY_DIGEST,
+            engine="none",
+            day=today,
             error=str(err),
         )
         config: dict[str, Any] = {
@@ -841,67 +822,24 @@ class Gate:
             "run_id": rid,
             "settings": self.settings.snapshot(),
         }
-        files = {
+        draft = RunDraft(
+            decision=decision,
+            request=None,
             # never the raw request: it may be huge or hold sensitive values
-            "request.json": dumps({"invalid": True, "size_bytes": len(data), "sha256": raw_digest}),
-            "config.json": dumps(config),
-            "evidence.json": dumps(Evidence().to_json_dict()),
-            "run.log": f"request rejected: {err}\n",
-            "decision.json": dumps(decision.to_json_dict()),
-        }
-        folder = self.store.write(rid, files)
-        run = GateRun(decision, folder, None, Evidence(), config)
-        if self.recorder is not None:
-            # same bytes, same run id: the recorder rewrites identical records and appends no
-            # second ledger entry for the same decision (under the repository's publish lock)
-            try:
-                self.recorder(run, False)
-            except Exception as again:  # decision.json still holds the error
-                files["run.log"] += f"provenance of the rejection could not be written: {again}\n"
-                self.store.write(rid, files)
-        return run
-
-
-def _build_decision(
-    *,
-    rid: str,
-    outcome: str,
-    partition: Mapping[str, str],
-    asset_key: str,
-    request_digest: str,
-    evidence_digest: str,
-    violations: tuple[Violation, ...],
-    reasons: list[str],
-    policy_digest: str,
-    engine_name: str,
-    today: dt.date,
-    error: str | None,
-    warnings: tuple[Violation, ...] = (),
-    waived: tuple[Waived, ...] = (),
-    obligations: tuple[Obligation, ...] = (),
-) -> Decision:
-    """The one place a Decision is assembled; its id is a digest of everything else in it."""
-    body: dict[str, Any] = {
-        "outcome": outcome,
-        "kfm_outcome": KFM_OUTCOME[outcome],
-        "lifecycle_stage": LIFECYCLE[outcome],
-        "run_id": rid,
-        "partition": dict(partition),
-        "asset_key": asset_key,
-        "violations": [v.to_json_dict() for v in violations],
-        "warnings": [w.to_json_dict() for w in warnings],
-        "waived": [w.to_json_dict() for w in waived],
-        "obligations": [o.to_json_dict() for o in obligations],
-        "reason_codes": reasons,
-        "policy_digest": policy_digest,
-        "engine": engine_name,
-        "evaluated_at": f"{today.isoformat()}T00:00:00Z",
-        "request_digest": request_digest,
-        "evidence_digest": evidence_digest,
-        "error": error,
-    }
-    body["decision_id"] = decision_id(rid, body)
-    return Decision.model_validate(body)
+            request_doc={"invalid": True, "size_bytes": len(data), "sha256": raw_digest},
+            config=config,
+            evidence=Evidence(),
+            policy_inputs={},
+            log=f"request rejected: {err}\n",
+        )
+        try:
+            self._preflight(rid)
+            recorded = self.store.record(draft)
+        except (KfmGateError, OSError):
+            return GateRun(decision, self.layout.root, None, Evidence(), config, recorded=False)
+        return GateRun(
+            decision, recorded.run.folder, None, Evidence(), config, ledger=recorded.ledger
+        )
 
 
 def _request_fields(request: PromotionRequest) -> dict[str, Any]:
@@ -916,56 +854,6 @@ def _request_fields(request: PromotionRequest) -> dict[str, Any]:
     }
 
 
-def _note_engine_ids(engine: PolicyEngine, phase: str, config: dict[str, Any]) -> None:
-    """Keep what an OPA server said about an evaluation: its decision id and bundle revision."""
-    decision_id_value = getattr(engine, "last_decision_id", None)
-    revision = getattr(engine, "last_revision", None)
-    info = config.setdefault("engine", {})
-    if decision_id_value:
-        info.setdefault("decision_ids", {})[phase] = str(decision_id_value)
-    if revision:
-        info["server_revision"] = str(revision)
-
-
-def policy_input(
-    request: PromotionRequest,
-    flags: GovernanceFlags | None,
-    flags_missing: list[str],
-    geo: Mapping[str, Any],
-    today: dt.date,
-) -> dict[str, Any]:
-    """The phase-1 input document (docs/policy-input.md)."""
-    return {
-        "request": request.to_json_dict(),
-        "flags": None if flags is None else flags.to_json_dict(),
-        "flags_missing": flags_missing,
-        "geo": dict(geo),
-        "now": f"{today.isoformat()}T00:00:00Z",
-        "today": today.isoformat(),
-    }
-
-
-def parse_obligations(raw: Any) -> tuple[Obligation, ...]:
-    """Validate and order a phase-1 result; PolicyEvalError when it is not obligations."""
-    if isinstance(raw, Mapping):
-        raw = list(raw.values())
-    if not isinstance(raw, list):
-        raise PolicyEvalError(
-            f"data.kfm.gate.obligations must be an array of obligations, got {type(raw).__name__}"
-        )
-    try:
-        obligations = [Obligation.model_validate(o) for o in raw]
-    except ValidationError as err:
-        raise PolicyEvalError(f"the policy returned a malformed obligation: {err}") from err
-    # a deterministic order (params as sorted-key JSON break ties); no digest needed here
-    return tuple(
-        sorted(
-            obligations,
-            key=lambda o: (o.code, o.kind, o.rule, json.dumps(o.params, sort_keys=True)),
-        )
-    )
-
-
 def build_gate(
     root: Path,
     *,
@@ -976,9 +864,9 @@ def build_gate(
     collectors: Sequence[Collector] | None = None,
     obligation_engines: Sequence[ObligationEngine] | None = None,
     geo_context: GeoContextProvider | None = None,
-    recorder: Recorder | None = None,
     aoi_ids: frozenset[str] | None = None,
     options: Mapping[str, Any] | None = None,
+    store: RunStore | None = None,
 ) -> Gate:
     """A gate over repository ``root`` with the project's default parts."""
     root = root.resolve()
@@ -996,5 +884,5 @@ def build_gate(
         collectors=collectors,
         obligation_engines=obligation_engines or (),
         geo_context=geo_context,
-        recorder=recorder,
+        store=store,
     )

@@ -1,4 +1,4 @@
-"""The default assembly of a gate: which collectors, obligation engines and recorders run.
+"""The default assembly of a gate: which collectors and obligation engines run.
 
 Parts whose libraries are heavy are imported here only when a gate is built, never when the
 CLI starts.
@@ -6,106 +6,14 @@ CLI starts.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.gate import Gate, GateRun, GeoContextProvider, Recorder, build_gate
-from kfm_gate.layout import Layout
+from kfm_gate.gate import Gate, GeoContextProvider, build_gate
 from kfm_gate.models import PromotionRequest
 from kfm_gate.policy.engine import PolicyEngine
-
-
-def published_geometry(files: list[Path]) -> dict[str, Any] | None:
-    """The footprint of the published (already masked) GeoJSON files: their bbox polygon.
-
-    A bbox, not the features: the catalog needs where the data is, not each (masked) point.
-    """
-    from kfm_gate.catalog.stac import geometry_bbox
-    from kfm_gate.errors import RecordError
-
-    boxes: list[list[float]] = []
-    for path in files:
-        if path.suffix not in (".geojson", ".json"):
-            continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        for feature in doc.get("features", []) if isinstance(doc, dict) else []:
-            geom = (feature or {}).get("geometry")
-            if geom:
-                with contextlib.suppress(RecordError):  # a suppressed feature has no coordinates
-                    boxes.append(geometry_bbox(geom))
-    if not boxes:
-        return None
-    w, s, e, n = (
-        round(v, 6)
-        for v in (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
-        )
-    )
-    if w == e and s == n:
-        return {"type": "Point", "coordinates": [w, s]}
-    return {
-        "type": "Polygon",
-        "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
-    }
-
-
-def build_recorder(root: Path, *, validate_stac: bool = True) -> Recorder:
-    """The provenance recorder: PROV, OpenLineage, ledger always; STAC, DCAT, graph on allow.
-
-    A request that could not be parsed (``run.request is None``, outcome error) is recorded
-    too, by the digest of its bytes; it never has public files and is never promoted.
-    """
-    layout = Layout(root)
-
-    def record(run: GateRun, promote: bool) -> None:
-        from kfm_gate import __version__
-        from kfm_gate.evidence.integrity import file_sha256
-        from kfm_gate.provenance import PublicFile, RunRecord, record_run
-
-        if run.request is None:
-            promote = False  # a rejected request has nothing to publish
-        outputs = {Path(o.path).name: o for o in run.request.outputs} if run.request else {}
-        public = []
-        for path in run.public_files:
-            out = outputs.get(path.name)
-            public.append(
-                PublicFile(
-                    relpath=path.resolve().relative_to(layout.root).as_posix(),
-                    sha256=file_sha256(path),
-                    size=path.stat().st_size,
-                    media_type=out.media_type if out else "application/octet-stream",
-                    role=out.role if out else "data",
-                    source=out.path if out else None,
-                )
-            )
-        record_doc = RunRecord(
-            request=run.request,
-            decision=run.decision,
-            evidence=run.evidence,
-            started_at=run.decision.evaluated_at,
-            ended_at=run.decision.evaluated_at,
-            version=__version__,
-            run_dir=run.run_dir,
-            flags=run.flags,
-            config=run.config,
-            public_files=tuple(public),
-            published_geometry=published_geometry(run.public_files) if promote else None,
-        )
-        run.recorded = record_run(
-            record_doc, root=layout.root, promote=promote, validate_stac=validate_stac
-        )
-
-    return record
 
 
 def build_geo_provider(registries: Any) -> GeoContextProvider:
@@ -167,10 +75,9 @@ def build_default_gate(
     as_of: dt.date | None = None,
     force: bool = False,
     options: Mapping[str, Any] | None = None,
-    record: bool = True,
     engine: PolicyEngine | None = None,
 ) -> Gate:
-    """The gate with every collector, obligation engine and recorder the project ships.
+    """The gate with every collector and obligation engine the project ships.
 
     The AOI and zone registries come from ``<root>/data/aoi``; partition keys are checked
     against them. A repository without registries gets no geo context (and the policies deny
@@ -213,7 +120,6 @@ def build_default_gate(
         collectors=collectors,
         obligation_engines=engines,
         geo_context=geo_provider,
-        recorder=build_recorder(root) if record else None,
         aoi_ids=aoi_ids,
         options=opts,
     )

@@ -91,8 +91,8 @@ def random_place(doc: Any, rng: Any, go_deeper: float) -> tuple[Any, Any]:
 def assert_recorded_unpublished(root: Path, folder: str) -> None:
     """The run's records and its ledger entry are on disk; nothing was published and no
     temporary or pending journal is left."""
+    from kfm_gate.journal import journal_pending
     from kfm_gate.provenance import Ledger
-    from kfm_gate.provenance.staging import journal_pending
 
     run_dir = root / "mcp" / "runs" / folder
     assert (run_dir / "prov.ttl").is_file() and (run_dir / "ledger-entry.json").is_file()
@@ -100,3 +100,23 @@ def assert_recorded_unpublished(root: Path, folder: str) -> None:
     assert not [p for p in (root / "data").rglob("*") if p.is_file()]
     assert not [p for p in root.rglob("*") if p.suffix in (".stg", ".tmp")]
     assert not journal_pending(root)
+
+
+def record_draft(draft: Any, root: Path) -> Any:
+    """Record a :class:`kfm_gate.runs.RunDraft` as the gate does (run store, one transaction)."""
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
+
+    return RunStore(Layout(root)).record(draft)
+
+
+def record_and_publish(draft: Any, root: Path) -> Any:
+    """Record a draft, then, when it is an allow, publish it as ``kfm-gate evaluate`` does;
+    returns the publication (None for any other outcome)."""
+    from kfm_gate.layout import Layout
+    from kfm_gate.publication import Publisher
+
+    record_draft(draft, root)
+    if draft.decision.outcome != "allow":
+        return None
+    return Publisher(Layout(root)).publish(draft.request, draft.decision.run_id)

@@ -145,3 +145,24 @@ def test_cli_exit_codes_and_unknown_format(
     assert main(["--root", str(faulty_repo), "ci", "--format", "sarif"]) == 1
     assert main(["--root", str(faulty_repo), "ci", "--format", "yaml"]) == 2
     assert "unknown format" in capsys.readouterr().err
+
+
+def test_recorded_public_views_are_not_scanned_as_records(tmp_path: Path) -> None:
+    """The masked public view recorded with an allow is the published data (examined by the
+    gate's own evidence), not a record about it: the CI scan leaves it out, as it leaves out
+    data/processed; a secret in the run's log beside it is still found."""
+    from kfm_gate.audit import _public_view, check_secrets_pii
+
+    runs = tmp_path / "mcp" / "runs"
+    assert _public_view(runs, runs / "r" / "public" / "sites.geojson")
+    assert _public_view(runs, runs / "r" / "attempts" / "d" / "public" / "sites.geojson")
+    assert not _public_view(runs, runs / "r" / "public.json")
+    assert not _public_view(runs, runs / "r" / "openlineage" / "public")
+    view = runs / "r" / "public" / "sites.geojson"
+    view.parent.mkdir(parents=True)
+    view.write_text('{"coordinates": [-95.85611564676306, 39.28975266182371]}\n')
+    (runs / "r" / "run.log").write_text(
+        "debug: aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY9\n"
+    )
+    result = check_secrets_pii(tmp_path)
+    assert [f.file for f in result.findings] == ["mcp/runs/r/run.log"]

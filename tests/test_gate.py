@@ -40,8 +40,13 @@ def root(tmp_path: Path) -> Path:
     return scratch_repo(tmp_path)
 
 
-def test_allow_promotes_public_view_and_records(root: Path) -> None:
-    run = _gate(root).evaluate(dump(make_request(root)))
+def test_allow_is_recorded_with_its_public_view_and_published_by_the_publisher(
+    root: Path,
+) -> None:
+    from kfm_gate.publication import Publisher
+
+    gate = _gate(root)
+    run = gate.evaluate(dump(make_request(root)))
     assert run.decision.outcome == "allow", run.decision.violations
     assert run.decision.kfm_outcome == "ANSWER"
     for name in ("request.json", "config.json", "evidence.json", "decision.json", "run.log"):
@@ -50,9 +55,18 @@ def test_allow_promotes_public_view_and_records(root: Path) -> None:
     assert config["policy_digest"] == run.decision.policy_digest
     assert config["environment"]["packages"]["opa-golib-python-bindings"] == "0.4.4"
     assert config["inputs"][0]["sha256"].startswith("sha256:")
+    # the gate records the masked public view with its checksums; it publishes nothing
+    view = json.loads((run.run_dir / "public.json").read_text())
+    assert [f["name"] for f in view["files"]] == ["sites.geojson"]
+    assert (run.run_dir / "public" / "sites.geojson").is_file()
+    assert not (root / PART / "public").exists()
+    assert not (root / "data" / "stac").exists() and not (root / "data" / "graph").exists()
+    assert not (root / "mcp" / "work").exists() or not any((root / "mcp" / "work").iterdir())
+    done = Publisher(gate.layout).publish(run.request, run.decision.run_id)  # type: ignore[arg-type]
+    assert done.published and done.ledger is not None
     published = list((root / PART / "public").rglob("sites.geojson"))
     assert len(published) == 1
-    assert not (root / PART / ".staging").exists() or not any((root / PART / ".staging").iterdir())
+    assert published[0].read_bytes() == (run.run_dir / "public" / "sites.geojson").read_bytes()
 
 
 def test_same_request_twice_same_ids_and_bytes(root: Path) -> None:
@@ -294,3 +308,213 @@ def test_a_given_engine_is_closed_with_its_gate(root: Path) -> None:
     gate.close()
     with pytest.raises(Exception, match="closed"):
         engine.evaluate("kfm.gate.decision", {})
+
+
+# -- issue 12: every write stays inside the roots (5) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("link", "kind"),
+    [
+        ("mcp/ledger.jsonl", "file"),
+        ("mcp/ledger.head.json", "file"),
+        ("mcp/ledger.jsonl.lock", "file"),
+        ("mcp/.publish.lock", "file"),
+        ("mcp/runs", "dir"),
+        ("mcp/.staging", "dir"),
+        ("mcp/work", "dir"),
+    ],
+)
+def test_a_link_out_of_the_roots_is_refused_and_nothing_is_written(
+    root: Path, tmp_path: Path, link: str, kind: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "target"
+    if kind == "file":
+        target.write_bytes(b"")
+    else:
+        target.mkdir()
+    (root / link).parent.mkdir(parents=True, exist_ok=True)
+    (root / link).symlink_to(target)
+    run = _gate(root).evaluate(dump(make_request(root)))
+    assert run.decision.outcome == "error" and not run.recorded
+    assert run.decision.reason_codes == ("PATH_NOT_ALLOWED",)
+    assert "outside" in (run.decision.error or "")
+    if kind == "file":
+        assert target.read_bytes() == b""  # not one byte appended through the link
+    else:
+        assert not any(target.iterdir())
+    assert not (root / "mcp" / "runs").is_dir() or link == "mcp/runs"
+    assert not (root / "data" / "stac").exists()
+
+
+def test_a_report_out_through_a_link_is_refused(root: Path, tmp_path: Path) -> None:
+    from kfm_gate.cli import main
+
+    outside = tmp_path / "elsewhere.sarif"
+    outside.write_text("keep")
+    (root / "report.sarif").symlink_to(outside)
+    code = main(
+        ["--root", str(root), "ci", "--format", "sarif", "--out", str(root / "report.sarif")]
+    )
+    assert code == 2 and outside.read_text() == "keep"
+    missing = tmp_path / "missing" / "x.sarif"
+    assert main(["--root", str(root), "ci", "--format", "sarif", "--out", str(missing)]) == 2
+    assert not missing.parent.exists()
+
+
+def test_a_release_behind_a_link_is_not_published(root: Path, tmp_path: Path) -> None:
+    from kfm_gate.errors import PathError
+    from kfm_gate.publication import Publisher
+
+    gate = _gate(root)
+    run = gate.evaluate(dump(make_request(root)))
+    assert run.decision.outcome == "allow" and run.request is not None
+    outside = tmp_path / "release.json"
+    outside.write_text("{}")
+    (root / PART / "release.json").symlink_to(outside)
+    with pytest.raises(PathError):
+        Publisher(gate.layout).publish(run.request, run.decision.run_id)
+    assert outside.read_text() == "{}"
+    assert not (root / PART / "public").exists() and not (root / "data" / "stac").exists()
+
+
+# -- issue 12: an error is not a decision to keep (6) ----------------------------------------
+
+
+def test_an_error_never_replaces_a_recorded_allow_and_is_never_reused(root: Path) -> None:
+    from kfm_gate.journal import journal_pending
+    from kfm_gate.provenance import Ledger
+    from kfm_gate.publication import Publisher
+
+    doc = make_request(root)
+    gate = _gate(root)
+    allow = gate.evaluate(dump(doc))
+    assert allow.decision.outcome == "allow" and allow.request is not None
+    Publisher(gate.layout).publish(allow.request, allow.decision.run_id)
+    decision_bytes = (allow.run_dir / "decision.json").read_bytes()
+
+    broken = _gate(root, engine=_BrokenEngine(), force=True).evaluate(dump(doc))
+    assert broken.decision.outcome == "error" and broken.recorded
+    assert broken.decision.run_id == allow.decision.run_id
+    assert broken.run_dir.parent == allow.run_dir / "attempts"
+    for name in ("decision.json", "prov.ttl", "prov.jsonld", "ledger-entry.json"):
+        assert (broken.run_dir / name).is_file(), name
+    assert (broken.run_dir / "openlineage" / "02-FAIL.json").is_file()
+    assert (allow.run_dir / "decision.json").read_bytes() == decision_bytes
+
+    again = _gate(root).evaluate(dump(doc))
+    assert again.reused and again.decision == allow.decision
+    assert list((root / PART / "public").rglob("sites.geojson"))  # the publication stayed
+    ledger = Ledger(root / "mcp" / "ledger.jsonl")
+    assert ledger.verify().ok
+    assert [(e.get("kind", "decision"), e["outcome"]) for e in ledger.entries()] == [
+        ("decision", "allow"),
+        ("publish", "allow"),
+        ("decision", "error"),
+    ]
+    assert not journal_pending(root)
+
+
+def test_a_recorded_error_is_decided_again(root: Path) -> None:
+    doc = make_request(root)
+    error = _gate(root, engine=_BrokenEngine()).evaluate(dump(doc))
+    assert error.decision.outcome == "error"
+    again = _gate(root).evaluate(dump(doc))
+    assert not again.reused and again.decision.outcome == "allow"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda b: b[: len(b) // 3], id="truncated"),
+        pytest.param(lambda b: b.replace(b'"deny"', b'"allow"', 1), id="edited-outcome"),
+        pytest.param(lambda b: b.replace(b"SENSITIVITY", b"SENSITIVELY"), id="edited-reason"),
+        pytest.param(lambda b: b"", id="empty"),
+    ],
+)
+def test_a_damaged_decision_is_decided_again_never_a_traceback(root: Path, damage: Any) -> None:
+    doc = make_request(root, flags=None)
+    doc["inputs"][0]["flags"] = None  # denied: flags missing
+    first = _gate(root).evaluate(dump(doc))
+    assert first.decision.outcome == "deny"
+    path = first.run_dir / "decision.json"
+    original = path.read_bytes()
+    path.write_bytes(damage(original))
+    again = _gate(root).evaluate(dump(doc))
+    assert not again.reused and again.decision.outcome == "deny"
+    assert again.decision == first.decision
+    assert path.read_bytes() == original
+
+
+# -- issue 12: a decision is reused only for the same request (10) ---------------------------
+
+
+def test_a_changed_candidate_is_gated_again(root: Path) -> None:
+    from kfm_gate.publication import Publisher
+
+    doc = make_request(root)
+    gate = _gate(root)
+    allow = gate.evaluate(dump(doc))
+    assert allow.decision.outcome == "allow" and allow.request is not None
+    Publisher(gate.layout).publish(allow.request, allow.decision.run_id)
+    # the candidate changes after it was allowed: an e-mail address is added
+    sites = json.loads((root / doc["outputs"][0]["path"]).read_bytes())
+    sites["features"][0]["properties"]["notes"] = "write to hollis.quill@example.org"
+    doc = make_request(root, content=json.dumps(sites).encode())
+    run = _gate(root).evaluate(dump(doc))
+    assert run.decision.run_id == allow.decision.run_id  # the run id leaves the outputs out
+    assert not run.reused
+    assert run.decision.request_digest != allow.decision.request_digest
+    assert run.decision.decision_id != allow.decision.decision_id
+    assert run.decision.evidence_digest != allow.decision.evidence_digest  # new bytes examined
+    # the allow it replaced is kept as an attempt of the run
+    kept = gate.store.attempts(run.decision.run_id)
+    assert [r.decision.decision_id for r in kept] == [allow.decision.decision_id]
+
+
+def test_a_published_partition_denied_later_is_withdrawn(root: Path) -> None:
+    from kfm_gate.publication import Publisher
+
+    doc = make_request(root)
+    gate = _gate(root)
+    allow = gate.evaluate(dump(doc))
+    assert allow.decision.outcome == "allow" and allow.request is not None
+    publisher = Publisher(gate.layout)
+    publisher.publish(allow.request, allow.decision.run_id)
+    doc["inputs"][0]["flags"] = None  # a corrected manifest: the flags are now unresolved
+    run = _gate(root).evaluate(dump(doc))
+    assert run.decision.run_id == allow.decision.run_id and not run.reused
+    assert run.decision.outcome == "deny"
+    done = publisher.settle(run.request, run.decision, recorded=run.recorded)
+    assert done is not None and done.action == "withdraw"
+    assert done.state.by == run.decision.decision_id
+    assert not list((root / PART / "public").rglob("sites.geojson"))
+
+
+def test_the_run_log_is_given_to_collectors_as_a_parameter(root: Path) -> None:
+    from kfm_gate.context import StartsEarly
+    from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
+
+    class Talking:
+        name = "talking"
+
+        def collect(self, ctx: GateContext) -> EvidenceSection:
+            ctx.log("talking: looked at every file")
+            assert "_log" not in ctx.settings  # the log is not hidden in the settings
+            return EvidenceSection(collector="Talking")
+
+    assert not isinstance(Talking(), StartsEarly)
+    collectors = [ChecksumCollector(), PlacementCollector(), Talking()]
+    run = _gate(root, collectors=collectors).evaluate(dump(make_request(root)))
+    assert "talking: looked at every file" in (run.run_dir / "run.log").read_text()
+
+
+def test_a_damaged_record_beside_a_good_decision_is_decided_again(root: Path) -> None:
+    doc = make_request(root)
+    first = _gate(root).evaluate(dump(doc))
+    (first.run_dir / "evidence.json").write_text("{")
+    again = _gate(root).evaluate(dump(doc))
+    assert not again.reused and again.decision == first.decision
+    assert json.loads((again.run_dir / "evidence.json").read_text())["sections"]

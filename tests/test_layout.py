@@ -131,15 +131,16 @@ def test_written_files_are_readable_as_the_umask_allows(tmp_path: Path) -> None:
     """Records and catalogs get 0o666 less the umask (not mkstemp's 0600), so a web server
     or another user can read a published catalog; the masking key keeps 0600 elsewhere."""
     from kfm_gate.layout import file_mode
-    from kfm_gate.provenance import record_run
-    from kfm_gate.provenance.samples import sample_record
+    from kfm_gate.samples import sample_draft
+    from tests.helpers import record_and_publish
 
     umask = os.umask(0o022)
     os.umask(umask)
     assert file_mode() == 0o666 & ~umask
-    result = record_run(sample_record("allow"), root=tmp_path, promote=True)
-    item = tmp_path / result["stac_item"]
-    run_dir = tmp_path / result["run_dir"]
+    draft = sample_draft("allow")
+    done = record_and_publish(draft, tmp_path)
+    item = tmp_path / done.stac_item
+    run_dir = Layout(tmp_path).run_dir(draft.decision.run_id)
     for path in (
         item,
         item.parent / "prov.ttl",

@@ -1,4 +1,5 @@
-"""Catalogs of published partitions: STAC, DCAT and the lineage graph."""
+"""Catalogs of published partitions: STAC, DCAT and the lineage graph (builders; the
+publisher of :mod:`kfm_gate.publication` writes them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from kfm_gate.catalog.graph import (
     diff_partitions,
     lineage_walk,
 )
-from kfm_gate.catalog.stac import StacWriter, validate_stac, write_stac_item
+from kfm_gate.catalog.stac import StacWriter, validate_stac
 
 __all__ = [
     "GraphSink",
@@ -17,5 +18,4 @@ __all__ = [
     "diff_partitions",
     "lineage_walk",
     "validate_stac",
-    "write_stac_item",
 ]

@@ -22,11 +22,18 @@ def run_ledger_verify(
     as_json: bool = False,
     out: TextIO | None = None,
 ) -> int:
+    from kfm_gate.journal import recover
+    from kfm_gate.layout import Layout
     from kfm_gate.provenance.ledger import Ledger
 
     out = out or sys.stdout
     try:
-        ledger = Ledger(ledger_path or root / "mcp" / "ledger.jsonl", repo_root=root)
+        layout = Layout(root)
+        if ledger_path is None and recover(layout):
+            # a transaction a crash interrupted after its commit point: finished first, as
+            # every transaction does, so the ledger is read as it is decided
+            print("kfm-gate ledger verify: finished an interrupted transaction", file=sys.stderr)
+        ledger = Ledger(ledger_path or layout.ledger_path, repo_root=root)
         report = ledger.verify(require_signatures=require_signatures)
     except KfmGateError as err:
         print(f"kfm-gate ledger verify: {err}", file=sys.stderr)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kfm_gate.layout import STAC
+
 if TYPE_CHECKING:
     from rdflib import Graph
 
@@ -58,7 +60,7 @@ def dcat_triples(
     collection: Mapping[str, Any],
     *,
     config: Mapping[str, Any] | None = None,
-    stac_prefix: str = "data/stac",
+    stac_prefix: str = STAC,
     items: Collection[str] | None = None,
 ) -> list[tuple[Any, Any, Any]]:
     """The DCAT triples (rdflib terms, no duplicates) of the dataset behind a STAC collection.
@@ -233,7 +235,7 @@ def build_dcat_graph(
     collection: Mapping[str, Any],
     *,
     config: Mapping[str, Any] | None = None,
-    stac_prefix: str = "data/stac",
+    stac_prefix: str = STAC,
 ) -> Graph:
     """The DCAT graph of the dataset behind a STAC ``collection`` dict."""
     from rdflib import Graph
@@ -278,4 +280,6 @@ def dcat_turtle(collection: Mapping[str, Any], *, config: Mapping[str, Any] | No
 
 
 def dcat_path(root: Path, collection_id: str) -> Path:
-    return root / "data" / "stac" / collection_id / DCAT_FILE
+    from kfm_gate.layout import Layout
+
+    return Layout(root).dcat_path(collection_id)

@@ -26,14 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kfm_gate.errors import InputError, RecordError
-from kfm_gate.provenance.prov import KFM_NS, decision_iri, iri_path, public_entity_iri
+from kfm_gate.layout import GRAPH_FILE, STAC
+from kfm_gate.provenance.prov import (
+    KFM_NS,
+    decision_iri,
+    iri_path,
+    public_entity_iri,
+    stac_item_iri,
+)
 from kfm_gate.provenance.rdfwrite import Triples, nt_lines
 from kfm_gate.provenance.record import RunRecord
 
 if TYPE_CHECKING:
     from rdflib import Graph
 
-GRAPH_FILE = "data/graph/lineage.nt"
 #: segments waiting to be merged into the base: beyond this many, the next write merges them
 MAX_SEGMENTS = 32
 PROV_NS = "http://www.w3.org/ns/prov#"
@@ -118,73 +124,89 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-#: per process: segment path -> (identity, its lines, its size); a segment never changes (its
-#: name is the digest of its bytes) until a compaction removes it
-_SEGMENT_CACHE: dict[Path, tuple[tuple[int, ...], frozenset[bytes], int]] = {}
-#: per process: base path -> (identity, line -> present); what bisection found in one version
-#: of the base, remembered until the base is replaced
-_BASE_MEMO: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
 _CACHE_MAX_LINES = 1_000_000
 
 
-def _cached_lines(path: Path, seen: os.stat_result | None = None) -> tuple[frozenset[bytes], int]:
-    """The lines of a segment file and its size, read once per version of the file.
+class GraphFileCache:
+    """What one store's files held, remembered for as long as its owner lives (a publisher):
 
-    ``seen``: the file's status from listing its folder; when it matches the cached version,
-    the file is not opened at all."""
-    if seen is not None:
-        hit = _SEGMENT_CACHE.get(path)
-        if hit is not None and hit[0] == _identity(seen):
-            return hit[1], hit[2]
-    try:
-        with path.open("rb") as fh:
-            key = _identity(os.fstat(fh.fileno()))
-            hit = _SEGMENT_CACHE.get(path)
-            if hit is not None and hit[0] == key:
+    * per segment path: (identity, its lines, its size); a segment never changes (its name is
+      the digest of its bytes) until a compaction removes it;
+    * per base path: (identity, line -> present), what bisection found in one version of the
+      base, remembered until the base is replaced.
+
+    Versions are told apart by :func:`_identity` (kfm-gate replaces store files by a rename,
+    never rewrites them in place), so a cache never serves a file that changed.
+    """
+
+    def __init__(self) -> None:
+        self.segments: dict[Path, tuple[tuple[int, ...], frozenset[bytes], int]] = {}
+        self.base: dict[Path, tuple[tuple[int, ...], dict[bytes, bool]]] = {}
+
+    def lines(self, path: Path, seen: os.stat_result | None = None) -> tuple[frozenset[bytes], int]:
+        """The lines of a segment file and its size, read once per version of the file.
+
+        ``seen``: the file's status from listing its folder; when it matches the cached
+        version, the file is not opened at all."""
+        if seen is not None:
+            hit = self.segments.get(path)
+            if hit is not None and hit[0] == _identity(seen):
                 return hit[1], hit[2]
-            data = fh.read()
-    except OSError as err:
-        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
-    lines = frozenset(line for line in data.split(b"\n") if line)
-    if sum(len(v[1]) for v in _SEGMENT_CACHE.values()) + len(lines) > _CACHE_MAX_LINES:
-        _SEGMENT_CACHE.clear()
-    _SEGMENT_CACHE[path] = (key, lines, len(data))
-    return lines, len(data)
+        try:
+            with path.open("rb") as fh:
+                key = _identity(os.fstat(fh.fileno()))
+                hit = self.segments.get(path)
+                if hit is not None and hit[0] == key:
+                    return hit[1], hit[2]
+                data = fh.read()
+        except OSError as err:
+            raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+        lines = frozenset(line for line in data.split(b"\n") if line)
+        if sum(len(v[1]) for v in self.segments.values()) + len(lines) > _CACHE_MAX_LINES:
+            self.segments.clear()
+        self.segments[path] = (key, lines, len(data))
+        return lines, len(data)
 
-
-def _not_in_base(path: Path, lines: set[bytes]) -> list[bytes]:
-    """The ``lines`` that the sorted base file at ``path`` does not hold."""
-    try:
-        with path.open("rb") as fh:
-            st = os.fstat(fh.fileno())
-            key = _identity(st)
-            hit = _BASE_MEMO.get(path)
-            if hit is None or hit[0] != key:
-                hit = _BASE_MEMO[path] = (key, {})
-            memo = hit[1]
-            todo = [line for line in lines if line not in memo]
-            found: dict[bytes, bool] = {}
-            if todo and st.st_size:
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    found = _presence_sorted(mm, sorted(todo))
-            elif todo:
-                found = dict.fromkeys(todo, False)
-    except OSError as err:
-        raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
-    absent = [line for line in lines if not (found[line] if line in found else memo[line])]
-    if len(memo) + len(found) > _CACHE_MAX_LINES:
-        memo.clear()
-    memo.update(found)
-    return absent
+    def not_in_base(self, path: Path, lines: set[bytes]) -> list[bytes]:
+        """The ``lines`` that the sorted base file at ``path`` does not hold."""
+        try:
+            with path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                key = _identity(st)
+                hit = self.base.get(path)
+                if hit is None or hit[0] != key:
+                    hit = self.base[path] = (key, {})
+                memo = hit[1]
+                todo = [line for line in lines if line not in memo]
+                found: dict[bytes, bool] = {}
+                if todo and st.st_size:
+                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                        found = _presence_sorted(mm, sorted(todo))
+                elif todo:
+                    found = dict.fromkeys(todo, False)
+        except OSError as err:
+            raise RecordError(f"cannot read the lineage graph file {path}: {err}") from err
+        absent = [line for line in lines if not (found[line] if line in found else memo[line])]
+        if len(memo) + len(found) > _CACHE_MAX_LINES:
+            memo.clear()
+        memo.update(found)
+        return absent
 
 
 class RdfGraphSink:
     """The default :class:`GraphSink`: sorted N-Triples base and segments under ``data/graph/``."""
 
     def __init__(
-        self, root: Path, relpath: str = GRAPH_FILE, *, max_segments: int | None = None
+        self,
+        root: Path,
+        relpath: str = GRAPH_FILE,
+        *,
+        max_segments: int | None = None,
+        cache: GraphFileCache | None = None,
     ) -> None:
         self.root = root
+        #: what the store's files held, for as long as this sink (or the cache's owner) lives
+        self.cache = cache or GraphFileCache()
         self.path = root / relpath
         self.segment_dir = self.path.with_name(self.path.stem + ".d")
         self.max_segments = MAX_SEGMENTS if max_segments is None else max_segments
@@ -239,7 +261,7 @@ class RdfGraphSink:
             out = []
             for name, entry in found:
                 path = self.segment_dir / name
-                lines, size = _cached_lines(path, entry.stat())
+                lines, size = self.cache.lines(path, entry.stat())
                 out.append((path, lines, size))
         except FileNotFoundError:
             if self.segment_dir.is_dir():  # a segment went away: only under another lock
@@ -266,7 +288,7 @@ class RdfGraphSink:
             raise RecordError(f"cannot read the lineage graph file {self.path}: {err}") from err
         base_size = base_stat.st_size if base_stat is not None else 0
         if candidates and base_stat is not None and base_size:
-            added = sorted(_not_in_base(self.path, candidates))
+            added = sorted(self.cache.not_in_base(self.path, candidates))
         else:
             added = sorted(candidates)
         if not added:
@@ -285,18 +307,24 @@ class RdfGraphSink:
         return GraphUpdate({self.path: base}, tuple(p for p, _, _ in segments), len(added))
 
     def merge(self, graphs: Iterable[Triples]) -> int:
-        """Merge ``graphs`` and persist at once (atomic publication); returns the lines added."""
-        from kfm_gate.provenance.staging import StagedWrites, publish_lock
+        """Merge ``graphs`` and persist at once (one transaction); returns the lines added."""
+        from kfm_gate.journal import Transaction
+        from kfm_gate.layout import Layout
 
-        with publish_lock(self.root):  # no other publication changes the store meanwhile
+        txn = Transaction(Layout(self.root))
+        with txn.lock.hold():  # no other transaction changes the store meanwhile
             update = self.plan_update(graphs)
-            staged = StagedWrites(self.root)
-            for path, data in update.writes.items():
-                staged.add(path, data)
-            for path in update.removes:
-                staged.remove(path)
-            staged.commit()
+            stage_update(txn, update)
+            txn.commit()
         return update.added
+
+
+def stage_update(txn: Any, update: GraphUpdate) -> None:
+    """Stage a :class:`GraphUpdate` in a :class:`kfm_gate.journal.Transaction`."""
+    for path, data in update.writes.items():
+        txn.put(path, data)
+    for path in update.removes:
+        txn.remove(path)
 
 
 def build_stac_triples(record: RunRecord, version: int, root: Path) -> Graph:
@@ -306,18 +334,18 @@ def build_stac_triples(record: RunRecord, version: int, root: Path) -> Graph:
 
     kfm = Namespace(KFM_NS)
     g = Graph()
-    item = URIRef(iri_path("stac", record.collection_id, record.item_id, f"v{version}"))
+    item = URIRef(stac_item_iri(record.collection_id, record.item_id, version))
     g.add((item, RDF.type, PROV.Entity))
     g.add((item, RDF.type, kfm.StacItem))
     g.add((item, DCTERMS.identifier, Literal(record.item_id)))
     g.add((item, kfm.version, Literal(str(version))))
-    g.add((item, kfm.path, Literal(f"data/stac/{record.collection_id}/{record.item_id}/item.json")))
+    g.add((item, kfm.path, Literal(f"{STAC}/{record.collection_id}/{record.item_id}/item.json")))
     g.add((item, DCTERMS.isPartOf, URIRef(iri_path("dataset", record.collection_id))))
     g.add((item, PROV.wasInfluencedBy, URIRef(decision_iri(record.decision.decision_id))))
     for pf in record.public_files:
         g.add((item, PROV.wasDerivedFrom, URIRef(public_entity_iri(pf.relpath, pf.sha256))))
     if version > 1:
-        prev = URIRef(iri_path("stac", record.collection_id, record.item_id, f"v{version - 1}"))
+        prev = URIRef(stac_item_iri(record.collection_id, record.item_id, version - 1))
         g.add((item, PROV.wasRevisionOf, prev))
     del root
     return g
@@ -501,20 +529,26 @@ def _fmt(value: Any) -> str:
 
 
 def resolve_partition(root: Path, spec: str) -> dict[str, Any]:
-    """The latest ledger entry for ``spec``: a run id, ``aoi|day`` or ``<asset key>@aoi|day``."""
+    """The latest decision entry of the ledger for ``spec``: a run id, ``aoi|day`` or
+    ``<asset key>@aoi|day`` (publish and withdraw entries are not decisions)."""
+    from kfm_gate.layout import Layout
     from kfm_gate.provenance.ledger import Ledger
 
     asset, _, part = spec.rpartition("@")
-    entries = Ledger(root / "mcp" / "ledger.jsonl").entries()
+    path = Layout(root).ledger_path
+    entries = Ledger(path).entries()
     match = [
         e
         for e in entries
-        if e.get("run_id") == spec
-        or (e.get("partition") == part and (not asset or e.get("asset_key") == asset))
+        if e.get("kind", "decision") == "decision"
+        and (
+            e.get("run_id") == spec
+            or (e.get("partition") == part and (not asset or e.get("asset_key") == asset))
+        )
     ]
     if not match:
         raise InputError(
-            f"no recorded run for {spec!r} in {root / 'mcp' / 'ledger.jsonl'}; give a run id, "
+            f"no recorded run for {spec!r} in {path}; give a run id, "
             "'<aoi_key>|<YYYY-MM-DD>' or '<asset_key>@<aoi_key>|<YYYY-MM-DD>'"
         )
     return match[-1]
@@ -571,13 +605,18 @@ def diff_partitions(root: Path, a: str, b: str) -> PartitionDiff:
     """What changed between partitions ``a`` and ``b``: flags, evidence, checksums, outcome, rules."""
     from rdflib import Graph
 
-    from kfm_gate.ids import run_folder_name
+    from kfm_gate.layout import Layout
+    from kfm_gate.runs import RunStore
 
+    store = RunStore(Layout(root))
     summaries = []
     runs = []
     for spec in (a, b):
         entry = resolve_partition(root, spec)
-        prov_path = root / "mcp" / "runs" / run_folder_name(entry["run_id"]) / "prov.ttl"
+        record = store.latest(str(entry["run_id"]))
+        if record is None:
+            raise RecordError(f"run {entry['run_id']} of {spec!r} has no record under {store.base}")
+        prov_path = record.file("prov.ttl")
         try:
             g = Graph().parse(prov_path, format="turtle")
         except (OSError, ValueError) as err:

@@ -7,10 +7,15 @@ the partition day, assets with roles and ``file:checksum`` (sha2-256 multihash) 
 ``kfm:`` properties. The provenance (``prov.ttl``, ``prov.jsonld``) and the quality report are
 copied beside the item, so the catalog is complete without the run folders.
 
-Versions: re-promoting the same run rewrites identical bytes. A different run of the same
-partition (e.g. a corrected source) becomes version n+1; version n moves to ``v<n>/item.json``
-(deprecated, with ``latest-version`` and ``successor-version`` links) and the new item links
-to it with ``predecessor-version``.
+Versions: re-publishing the same decision rewrites identical bytes. Another decision for the
+same partition (e.g. a corrected source) becomes version n+1; version n moves to
+``v<n>/item.json`` (deprecated, with ``latest-version`` and ``successor-version`` links) and
+the new item links to it with ``predecessor-version``. A withdrawn item stays where it is,
+marked deprecated (``kfm:release_state`` WITHDRAWN, ``kfm:withdrawal``), and leaves the
+collection's item links (so the DCAT record drops its distribution).
+
+Nothing here writes: the publisher (:mod:`kfm_gate.publication`) stages what :meth:`StacWriter.plan`
+returns in its transaction.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from kfm_gate.errors import RecordError
+from kfm_gate.footprint import geometry_bbox
+from kfm_gate.layout import RUNS, STAC, Layout
 from kfm_gate.provenance.record import RunRecord
 
-STAC_ROOT = "data/stac"
+STAC_ROOT = STAC
 FILE_EXT = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 VERSION_EXT = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
@@ -46,41 +53,6 @@ def multihash_sha256(digest: str) -> str:
     return "1220" + digest.removeprefix("sha256:")
 
 
-def geometry_bbox(geometry: Mapping[str, Any]) -> list[float]:
-    """[west, south, east, north] of a GeoJSON geometry (any type, collections included)."""
-    coords = geometry.get("coordinates")
-    if (  # a point (the common case) is its own bbox
-        geometry.get("type") == "Point"
-        and isinstance(coords, list)
-        and len(coords) >= 2
-        and type(coords[0]) in (int, float)
-        and type(coords[1]) in (int, float)
-    ):
-        x, y = float(coords[0]), float(coords[1])
-        return [x, y, x, y]
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(coords: Any) -> None:
-        if coords and isinstance(coords[0], int | float):
-            xs.append(float(coords[0]))
-            ys.append(float(coords[1]))
-        else:
-            for c in coords:
-                walk(c)
-
-    if geometry.get("type") == "GeometryCollection":
-        for g in geometry.get("geometries", []):
-            b = geometry_bbox(g)
-            xs.extend((b[0], b[2]))
-            ys.extend((b[1], b[3]))
-    else:
-        walk(geometry.get("coordinates", []))
-    if not xs:
-        raise RecordError(f"published geometry of type {geometry.get('type')!r} has no coordinates")
-    return [min(xs), min(ys), max(xs), max(ys)]
-
-
 def stac_json(doc: Mapping[str, Any]) -> bytes:
     """STAC documents as stable bytes (sorted keys, 2-space indent, final newline)."""
     from kfm_gate.jsonfmt import dumps_indent
@@ -95,9 +67,11 @@ def _license(licenses: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class StacPlan:
-    """Files to write for one promotion (absolute path -> bytes) and the item's path."""
+    """Files to write for one promotion (absolute path -> bytes; ``links``: path -> an
+    existing file with the same bytes, e.g. the recorded PROV) and the item's path."""
 
     files: dict[Path, bytes]
+    links: dict[Path, Path]
     item_path: Path
     collection_path: Path
     version: int
@@ -107,16 +81,17 @@ class StacPlan:
 
 
 class StacWriter:
-    """Builds the STAC item and updated collection of a promoted partition under ``root``."""
+    """Builds the STAC item and updated collection of a promoted partition of a layout."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.root = layout.root
 
     def collection_dir(self, collection_id: str) -> Path:
-        return self.root / STAC_ROOT / collection_id
+        return self.layout.collection_dir(collection_id)
 
     def item_dir(self, record: RunRecord) -> Path:
-        return self.collection_dir(record.collection_id) / record.item_id
+        return self.layout.item_dir(record.collection_id, record.item_id)
 
     # -- item ---------------------------------------------------------------------------
 
@@ -160,7 +135,7 @@ class StacWriter:
             "kfm:outcome": dec.kfm_outcome,
             "kfm:reason_codes": sorted(set(dec.reason_codes)),
             "kfm:obligations": sorted({o.code for o in dec.obligations}),
-            "kfm:run_receipt_ref": f"mcp/runs/{record.folder}/",
+            "kfm:run_receipt_ref": f"{RUNS}/{record.folder}/",
             "kfm:partition": {"aoi_key": req.partition.aoi_key, "time_key": req.partition.time_key},
         }
         generalize = [o for o in dec.obligations if o.kind == "generalize"]
@@ -326,17 +301,25 @@ class StacWriter:
 
     # -- plan ---------------------------------------------------------------------------
 
-    def plan(self, record: RunRecord, sidecars: Mapping[str, bytes]) -> StacPlan:
-        """Everything to write for ``record`` (nothing is written here)."""
+    def plan(
+        self,
+        record: RunRecord,
+        sidecars: Mapping[str, bytes],
+        sources: Mapping[str, Path] | None = None,
+    ) -> StacPlan:
+        """Everything to write for ``record`` (nothing is written here). ``sources``: sidecar
+        name -> an existing file with those bytes (the run's PROV), linked rather than copied."""
         item_dir = self.item_dir(record)
         item_path = item_dir / "item.json"
-        coll_path = self.collection_dir(record.collection_id) / "collection.json"
+        coll_path = self.layout.collection_path(record.collection_id)
         files: dict[Path, bytes] = {}
+        links: dict[Path, Path] = {}
         existing = _read_json(item_path)
         version = 1
         if existing is not None:
-            old_version = int(existing.get("properties", {}).get("version", "1"))
-            if existing.get("properties", {}).get("kfm:run_id") == record.run_id:
+            props = existing.get("properties", {})
+            old_version = int(props.get("version", "1"))
+            if props.get("kfm:decision_id") == record.decision.decision_id:
                 version = old_version
             else:
                 version = old_version + 1
@@ -344,11 +327,15 @@ class StacWriter:
         item = self.build_item(record, sidecars, version)
         files[item_path] = stac_json(item)
         for name, data in sidecars.items():
-            files[item_dir / name] = data
+            source = (sources or {}).get(name)
+            if source is not None:
+                links[item_dir / name] = source
+            else:
+                files[item_dir / name] = data
         previous = _read_json(coll_path)
         collection = self.build_collection(record, item, previous)
         files[coll_path] = stac_json(collection)
-        return StacPlan(files, item_path, coll_path, version, item, collection, previous)
+        return StacPlan(files, links, item_path, coll_path, version, item, collection, previous)
 
     def _archive(
         self, item_dir: Path, old: Mapping[str, Any], old_version: int
@@ -416,18 +403,34 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def write_stac_item(record: RunRecord, root: Path) -> Path:
-    """Write the item, its sidecars and the updated collection at once; returns the item path."""
-    from kfm_gate.provenance.prov import prov_documents
-    from kfm_gate.provenance.staging import StagedWrites, publish_lock
+def withdrawn_item(item: Mapping[str, Any], *, reason: str, day: str, by: str) -> dict[str, Any]:
+    """The item of a withdrawn partition: deprecated, its release state WITHDRAWN, and why
+    (``by``: the decision that denied it, or ``council``)."""
+    doc: dict[str, Any] = json.loads(json.dumps(item))
+    props = doc.setdefault("properties", {})
+    props["deprecated"] = True
+    props["kfm:release_state"] = "WITHDRAWN"
+    props["kfm:withdrawal"] = {"reason": reason, "day": day, "by": by}
+    return doc
 
-    with publish_lock(root):  # no other publication changes the collection meanwhile
-        plan = StacWriter(root).plan(record, sidecar_files(record, prov_documents(record)))
-        staged = StagedWrites(root)
-        for path, data in plan.files.items():
-            staged.add(path, data)
-        staged.commit()
-    return plan.item_path
+
+def collection_without(collection: Mapping[str, Any], item_id: str) -> dict[str, Any]:
+    """The collection without the item link of ``item_id`` (its extent stays as it was)."""
+    doc: dict[str, Any] = json.loads(json.dumps(collection))
+    doc["links"] = [
+        link
+        for link in doc.get("links", [])
+        if not (
+            link.get("rel") == "item"
+            and str(link.get("href", "")).removeprefix("./").split("/")[0] == item_id
+        )
+    ]
+    return doc
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A catalog document (None when missing; RecordError when unreadable)."""
+    return _read_json(path)
 
 
 def sidecar_files(record: RunRecord, prov_docs: Mapping[str, bytes]) -> dict[str, bytes]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from kfm_gate.ids import CODE_RE
+from kfm_gate.ids import CODE_RE, decision_id
 from kfm_gate.models.base import KfmModel
 
 Outcome = Literal["allow", "deny", "quarantine", "error"]
@@ -106,3 +108,76 @@ class Decision(KfmModel):
     def exit_code(self) -> int:
         """0 allow; 1 deny, quarantine or error (the command itself ran)."""
         return 0 if self.outcome == "allow" else 1
+
+
+#: fields of a decision that its id does not cover: the id itself, the model's schema version
+#: and what an OPA server reported about its own evaluation (provenance, not content)
+_OUTSIDE_ID = ("decision_id", "schema_version", "engine_decision_ids", "engine_revision")
+
+
+def build_decision(
+    *,
+    run_id: str,
+    outcome: str,
+    partition: Mapping[str, str],
+    asset_key: str,
+    request_digest: str,
+    evidence_digest: str,
+    policy_digest: str,
+    engine: str,
+    day: dt.date,
+    violations: Iterable[Violation] = (),
+    warnings: Iterable[Violation] = (),
+    waived: Iterable[Waived] = (),
+    obligations: Iterable[Obligation] = (),
+    reasons: Iterable[str] = (),
+    error: str | None = None,
+    engine_decision_ids: Mapping[str, str] | None = None,
+    engine_revision: str | None = None,
+) -> Decision:
+    """The one place a Decision is assembled: the KFM outcome and the lifecycle stage derive
+    from ``outcome``, ``evaluated_at`` from the evaluation day, and the decision id is a digest
+    of the run id and everything else in the decision (:func:`decision_body`)."""
+    body: dict[str, Any] = {
+        "outcome": outcome,
+        "kfm_outcome": KFM_OUTCOME[outcome],
+        "lifecycle_stage": LIFECYCLE[outcome],
+        "run_id": run_id,
+        "partition": dict(partition),
+        "asset_key": asset_key,
+        "violations": [v.to_json_dict() for v in violations],
+        "warnings": [w.to_json_dict() for w in warnings],
+        "waived": [w.to_json_dict() for w in waived],
+        "obligations": [o.to_json_dict() for o in obligations],
+        "reason_codes": list(reasons),
+        "policy_digest": policy_digest,
+        "engine": engine,
+        "evaluated_at": f"{day.isoformat()}T00:00:00Z",
+        "request_digest": request_digest,
+        "evidence_digest": evidence_digest,
+        "error": error,
+    }
+    body["decision_id"] = decision_id(run_id, body)
+    if engine_decision_ids:
+        body["engine_decision_ids"] = dict(engine_decision_ids)
+    if engine_revision:
+        body["engine_revision"] = engine_revision
+    return Decision.model_validate(body)
+
+
+def decision_body(decision: Decision) -> dict[str, Any]:
+    """What a decision's id is the digest of (with its run id)."""
+    doc = decision.to_json_dict()
+    for name in _OUTSIDE_ID:
+        doc.pop(name, None)
+    return doc
+
+
+def decision_id_matches(decision: Decision) -> bool:
+    """Whether the decision's id is the digest of its content: False for a decision edited
+    after it was taken (or built anywhere but :func:`build_decision`)."""
+    if KFM_OUTCOME.get(decision.outcome) != decision.kfm_outcome:
+        return False
+    if LIFECYCLE.get(decision.outcome) != decision.lifecycle_stage:
+        return False
+    return decision_id(decision.run_id, decision_body(decision)) == decision.decision_id

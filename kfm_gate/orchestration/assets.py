@@ -6,13 +6,15 @@
           |
     kfm/processed/historic_sites   AOI x day: candidate GeoJSON + promotion request
           |  [check kfm_gate: blocking, partitioned: the gate]
-    kfm/published/historic_sites   promotes only a partition whose recorded decision is allow
-          |
+    kfm/published/historic_sites   the publisher promotes a recorded allow of the current request
+          |                         (public view, STAC item + collection, DCAT, graph)
     kfm/catalog/stac_item  ->  kfm/catalog/dcat        kfm/graph/historic_sites
+                                 (report what the publisher wrote)
 
-Promotion and everything below it carry ``eager() & all_deps_blocking_checks_passed()``; the
-promotion asset also refuses by itself unless the gate allowed the partition's current request,
-so no later run and no automation can publish a denied partition.
+The check only gates (the gate records, it never publishes). Promotion and everything below
+it carry ``eager() & all_deps_blocking_checks_passed()``; the publisher also refuses by itself
+unless the gate allowed the partition's current request, so no later run and no automation
+can publish a denied partition.
 """
 
 from pathlib import Path
@@ -23,25 +25,20 @@ from dagster import AssetExecutionContext
 
 from kfm_gate.errors import KfmGateError
 from kfm_gate.ids import sha256_bytes
-from kfm_gate.models import Decision, PromotionRequest
 from kfm_gate.orchestration.checks import RESOURCE_KEY, build_gate_checks, latest_check_passed
 from kfm_gate.orchestration.lineage import write_failure_event
 from kfm_gate.orchestration.partitions import context_partition, partitions_def
 from kfm_gate.orchestration.processing import ASSET_KEY, DATASET, PIPELINE, build_candidate
 from kfm_gate.orchestration.publication import (
     PromotionRefusedError,
-    Release,
-    allowed_decision,
-    ensure_dcat,
-    ensure_graph,
-    ensure_stac_item,
     load_request,
-    read_release,
-    write_release,
+    promote,
+    published_state,
 )
 from kfm_gate.orchestration.resources import KfmGateResource
 from kfm_gate.orchestration.sources import load_snapshot, manifest_paths, read_manifest
 from kfm_gate.orchestration.translator import CHECK_NAME, META, KfmGateTranslator
+from kfm_gate.publication import PublicationState
 
 PROCESSED_KEY = dg.AssetKey(["kfm", "processed", DATASET])
 PUBLISHED_KEY = dg.AssetKey(["kfm", "published", DATASET])
@@ -172,8 +169,9 @@ def build_pipeline_assets(
         partitions_def=partitions_def,
         group_name=PIPELINE_GROUP,
         automation_condition=PROMOTION_CONDITION,
-        description="Publishes the partition's public view; refuses unless the gate's latest "
-        "decision for the partition's current request is allow",
+        description="Publishes the partition (public view, STAC, DCAT, graph) through the "
+        "publisher; refuses unless the gate's recorded decision for the partition's current "
+        "request is allow",
         required_resource_keys={RESOURCE_KEY},
     )
     def published(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
@@ -186,30 +184,29 @@ def build_pipeline_assets(
                 f"partition {part.key}: the latest {CHECK_NAME} check did not pass; nothing was "
                 "published (re-gate the partition after fixing its data)"
             )
-        release = _release(resource, root, part.aoi_key, part.day)
-        doc = release.doc
+        request = load_request(_request_path(root, part.aoi_key, part.day))
+        done = promote(resource.gate(), request)
+        state = done.state
         return dg.MaterializeResult(
             metadata={
                 f"{META}/partition": part.key,
-                f"{META}/run_id": str(doc["run_id"]),
-                f"{META}/decision_id": str(doc["decision_id"]),
-                f"{META}/obligations": ", ".join(doc["obligations"]) or "-",
-                f"{META}/public_files": len(doc["public_files"]),
-                f"{META}/rewritten": release.changed,
+                f"{META}/run_id": state.run_id,
+                f"{META}/decision_id": state.decision_id,
+                f"{META}/obligations": ", ".join(_obligations(resource, state)) or "-",
+                f"{META}/public_files": len(state.public_files),
+                f"{META}/publication_version": state.version,
+                f"{META}/rewritten": bool(done.changed),
             },
-            data_version=dg.DataVersion(str(doc["decision_id"])),
+            data_version=dg.DataVersion(state.decision_id),
         )
 
-    def _released(
-        context: AssetExecutionContext,
-    ) -> tuple[Path, PromotionRequest, Decision, Release]:
-        """The partition's request, its allow decision (or a refusal) and its release."""
+    def _published(context: AssetExecutionContext) -> tuple[Path, PublicationState]:
+        """The partition's publication state, which must be of its current allow."""
         resource = _gate(context)
         root = resource.repo_root
         part = context_partition(context)
         request = load_request(_request_path(root, part.aoi_key, part.day))
-        decision = allowed_decision(resource.gate(), request)
-        return root, request, decision, read_release(root, request, decision)
+        return root, published_state(resource.gate(), request)
 
     @dg.asset(
         key=STAC_KEY,
@@ -217,18 +214,20 @@ def build_pipeline_assets(
         partitions_def=partitions_def,
         group_name=PIPELINE_GROUP,
         automation_condition=PROMOTION_CONDITION,
-        description="STAC item of the published partition (data/stac/historic_sites/<item>/)",
+        description="STAC item of the published partition (data/stac/historic_sites/<item>/), "
+        "as the publisher wrote it",
         required_resource_keys={RESOURCE_KEY},
         kinds={"stac"},
     )
     def stac_item(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        root, request, decision, release = _released(context)
-        item, written = ensure_stac_item(root, request, decision, release)
+        root, state = _published(context)
+        item = root / state.stac_item
         return dg.MaterializeResult(
             metadata={
-                f"{META}/item": item.relative_to(root).as_posix(),
-                f"{META}/run_id": decision.run_id,
-                f"{META}/written_here": written,
+                f"{META}/item": state.stac_item,
+                f"{META}/item_version": state.item_version,
+                f"{META}/sha256": sha256_bytes(item.read_bytes()),
+                f"{META}/run_id": state.run_id,
             }
         )
 
@@ -238,18 +237,17 @@ def build_pipeline_assets(
         partitions_def=partitions_def,
         group_name=PIPELINE_GROUP,
         automation_condition=PROMOTION_CONDITION,
-        description="DCAT record of the historic_sites collection, refreshed with each item",
+        description="DCAT record of the historic_sites collection, as the publisher wrote it",
         required_resource_keys={RESOURCE_KEY},
         kinds={"dcat"},
     )
     def dcat(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        root = _gate(context).repo_root
-        path, written = ensure_dcat(root, DATASET)
+        root, state = _published(context)
+        path = _gate(context).gate().layout.dcat_path(state.dataset)
         return dg.MaterializeResult(
             metadata={
                 f"{META}/record": path.relative_to(root).as_posix(),
                 f"{META}/sha256": sha256_bytes(path.read_bytes()),
-                f"{META}/written_here": written,
             }
         )
 
@@ -259,22 +257,36 @@ def build_pipeline_assets(
         partitions_def=partitions_def,
         group_name=PIPELINE_GROUP,
         automation_condition=PROMOTION_CONDITION,
-        description="Lineage-graph ingest of the published partition (idempotent merge)",
+        description="Lineage graph of the published partition, as the publisher merged it",
         required_resource_keys={RESOURCE_KEY},
-        kinds={"json"},
+        kinds={"rdf"},
     )
     def graph(context: AssetExecutionContext) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        root, request, decision, release = _released(context)
-        path, written = ensure_graph(root, request, decision, release)
+        from kfm_gate.catalog.graph import RdfGraphSink
+
+        root, state = _published(context)
+        sink = RdfGraphSink(root)
+        if not sink.mentions(state.decision_id):
+            raise PromotionRefusedError(
+                f"the lineage graph does not hold decision {state.decision_id}: re-run the "
+                "promotion asset"
+            )
         return dg.MaterializeResult(
             metadata={
-                f"{META}/graph": path.relative_to(root).as_posix(),
-                f"{META}/decision_id": decision.decision_id,
-                f"{META}/written_here": written,
+                f"{META}/graph": sink.path.relative_to(root).as_posix(),
+                f"{META}/files": len(sink.files()),
+                f"{META}/decision_id": state.decision_id,
             }
         )
 
     return [processed, published, stac_item, dcat, graph], checks
+
+
+def _obligations(resource: KfmGateResource, state: PublicationState) -> list[str]:
+    record = resource.gate().store.current(state.run_id)
+    if record is None:
+        return []
+    return sorted({o.code for o in record.decision.obligations})
 
 
 def _request_path(root: Path, aoi_key: str, day: str) -> Path:
@@ -285,10 +297,3 @@ def _ref(aoi_key: str, day: str) -> Any:
     from kfm_gate.orchestration.partitions import PartitionRef
 
     return PartitionRef(aoi_key, day)
-
-
-def _release(resource: KfmGateResource, root: Path, aoi_key: str, day: str) -> Release:
-    """Guard, then publish: the decision of the partition's current request must be allow."""
-    request = load_request(_request_path(root, aoi_key, day))
-    decision = allowed_decision(resource.gate(), request)
-    return write_release(root, request, decision)

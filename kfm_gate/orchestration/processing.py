@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kfm_gate.ids import sha256_bytes, validate_aoi_key, validate_time_key
-from kfm_gate.layout import PROCESSED, Layout
+from kfm_gate.layout import Layout, partition_rel
 from kfm_gate.models import OutputRef, Partition, PromotionRequest
 from kfm_gate.orchestration.sources import Row, SourceSnapshot, feeding
 from kfm_gate.runs import dumps
@@ -49,7 +49,7 @@ def partition_dir(
     """``data/processed/<pipeline>/<dataset>/<aoi>/<day>`` (relative to the root)."""
     validate_aoi_key(aoi_key)
     validate_time_key(day)
-    return f"{PROCESSED}/{pipeline}/{dataset}/{aoi_key}/{day}"
+    return partition_rel(pipeline, dataset, aoi_key, day)
 
 
 def request_path(root: Path, aoi_key: str, day: str, **names: str) -> Path:

@@ -22,7 +22,7 @@ from kfm_gate.orchestration.instance import partition_tags
 from kfm_gate.orchestration.partitions import AOI_PARTITIONS_NAME, PartitionRef
 from kfm_gate.orchestration.pipeline import PARTITION_JOB, SOURCE_JOB, build_definitions
 from kfm_gate.orchestration.processing import request_path
-from kfm_gate.orchestration.publication import expected_run_id, load_request
+from kfm_gate.orchestration.publication import expected_run_id, load_request, publisher_of
 from kfm_gate.orchestration.resources import KfmGateResource
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -112,31 +112,34 @@ class PipelineRunner:
         return out
 
     def outcome(self, aoi_key: str, day: str) -> PartitionOutcome:
-        """The gate's recorded decision for the partition's current request, if any."""
+        """The gate's recorded decision for the partition's current request, if any, and
+        whether the publisher published it."""
         key = f"{aoi_key}|{day}"
         try:
             request = load_request(request_path(self.root, aoi_key, day))
             gate = self.resource.gate()
             rid = expected_run_id(gate, request)
-            decision = gate.store.load_decision(rid)
+            record = gate.store.current(rid)
+            if record is not None and record.decision.request_digest != request.request_digest:
+                record = None  # taken on another request: not this partition's decision
+            state = publisher_of(gate).state(request)
         except KfmGateError as err:
             return PartitionOutcome(key, False, "failed", None, None, error=str(err))
-        if decision is None:
+        if record is None:
+            latest = gate.store.latest(rid)
+            if latest is not None and latest.outcome == "error":
+                decision = latest.decision
+                return PartitionOutcome(
+                    key,
+                    False,
+                    "error",
+                    decision.run_id,
+                    decision.decision_id,
+                    reasons=list(decision.reason_codes),
+                    error=decision.error,
+                )
             return PartitionOutcome(key, False, "failed", rid, None, error="no decision recorded")
-        release = (
-            self.root
-            / "data/processed"
-            / request.pipeline
-            / request.dataset
-            / aoi_key
-            / day
-            / "release.json"
-        )
-        published = False
-        if release.is_file():
-            import json
-
-            published = json.loads(release.read_text("utf-8")).get("run_id") == decision.run_id
+        decision = record.decision
         return PartitionOutcome(
             partition=key,
             success=False,
@@ -145,7 +148,9 @@ class PipelineRunner:
             decision_id=decision.decision_id,
             obligations=sorted({o.code for o in decision.obligations}),
             reasons=list(decision.reason_codes),
-            published=published,
+            published=state is not None
+            and state.published
+            and state.decision_id == decision.decision_id,
         )
 
 

@@ -45,15 +45,11 @@ class KfmGateTranslator:
         return context_partition(context)
 
     def get_request_path(self, root: Path, asset_key: dg.AssetKey, partition: PartitionRef) -> Path:
-        return (
-            root
-            / "data/processed"
-            / self.get_pipeline(asset_key)
-            / self.get_dataset(asset_key)
-            / partition.aoi_key
-            / partition.day
-            / "request.json"
-        )
+        from kfm_gate.layout import Layout
+
+        pipeline, dataset = self.get_pipeline(asset_key), self.get_dataset(asset_key)
+        rel = Layout(root).partition_rel(pipeline, dataset, partition.aoi_key, partition.day)
+        return root / rel / "request.json"
 
     def get_request(
         self, context: Any, root: Path, asset_key: dg.AssetKey, partition: PartitionRef

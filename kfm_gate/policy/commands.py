@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.cli import day_argument
+from kfm_gate.arguments import day_argument
 from kfm_gate.errors import ConfigError, KfmGateError
 
 EXIT_OK, EXIT_FAIL = 0, 1
@@ -33,9 +33,9 @@ def _root(args: argparse.Namespace) -> Path:
 
 def _emit(text: str, out: str | None) -> None:
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        from kfm_gate.layout import write_output
+
+        write_output(Path(out), text.encode("utf-8"), make_dirs=True)
     else:
         sys.stdout.write(text)
 

@@ -31,11 +31,13 @@ the base) already holds that side's answer: the replay input is the recorded inp
 input, same evidence, same day; obligations and waivers come from the same policy set), so the
 recorded decision is reused for that side instead of evaluated again. A spread sample of the
 reused cases is still evaluated, and any difference turns reuse off for the whole report. Cases
-that must be evaluated go through both phases in one engine call per batch (phase 2 sees the
-phase-1 result only when the gate's normalisation of it, validation and sorting, leaves it
-unchanged; otherwise the case is evaluated phase by phase), on two threads with an engine of
-each policy set they meet. The threads start while the run folders are still being read (runs
-are handed out 128 at a time; the engines compile meanwhile, each for the one query it runs).
+that must be evaluated go through both phases with inputs built by
+:mod:`kfm_gate.policy.contract` exactly as the gate builds them, a batch of cases per engine
+call: phase 1 of every case and phase 2 of every case built with the obligations it recorded,
+in one call; a case whose phase-1 result differs from those obligations gets phase 2 again with
+its own, in a second call. Two threads evaluate, with an engine of each policy set they meet;
+they start while the run folders are still being read (runs are handed out 128 at a time; the
+engines compile meanwhile, each for the one query it runs).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from kfm_gate.errors import InputError, KfmGateError, PolicyError
+from kfm_gate.errors import InputError, KfmGateError, PolicyError, RecordError
+from kfm_gate.policy import contract
 from kfm_gate.policy.bundle import PolicySet, load_policy_set
 from kfm_gate.policy.engine import (
     DECISION_PATH,
@@ -62,6 +65,7 @@ from kfm_gate.policy.engine import (
     EmbeddedOpaEngine,
     PolicyEngine,
 )
+from kfm_gate.runs import RecordedRun
 
 #: the file the gate writes with both phase inputs (see the module docstring)
 POLICY_INPUT_FILE = "policy_input.json"
@@ -87,6 +91,8 @@ class ReplayCase:
     policy_digest: str = ""
     #: the recorded decision as a replay result (only for recorded inputs that reached an outcome)
     recorded: ReplayResult | None = None
+    #: the obligations the gate gave phase 2 (recorded inputs only)
+    obligations: list[dict[str, Any]] | None = None
 
     @property
     def partition(self) -> str:
@@ -189,10 +195,6 @@ class ImpactReport:
 # -- loading recorded inputs ----------------------------------------------------------------
 
 
-def _read(folder: Path, name: str) -> Any:
-    return json.loads((folder / name).read_text(encoding="utf-8"))
-
-
 def _today(decision: Mapping[str, Any]) -> dt.date:
     stamp = str(decision.get("evaluated_at", ""))[:10]
     return dt.date.fromisoformat(stamp)
@@ -200,34 +202,28 @@ def _today(decision: Mapping[str, Any]) -> dt.date:
 
 def _reconstruct_base_input(request_doc: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
     """The phase-1 input as the gate builds it, from a recorded request (no geo context)."""
-    from kfm_gate.gate import parse_request, policy_input
-    from kfm_gate.models import join_flags
-
-    request = parse_request(request_doc)
-    parts = [i.flags.with_origin(f"input:{i.id}") for i in request.inputs if i.flags]
-    missing = sorted(i.id for i in request.inputs if i.flags is None)
-    if not parts or not request.inputs:
-        return policy_input(request, None, missing or ["<no inputs>"], {}, today)
-    return policy_input(request, join_flags(parts), missing, {}, today)
+    request = contract.parse_request(request_doc)
+    flags, missing = contract.effective_flags(request)
+    return contract.policy_input(request, flags, missing, {}, today)
 
 
-def load_case(folder: Path) -> ReplayCase | str:
+def load_case(folder: Path | RecordedRun) -> ReplayCase | str:
     """The replay case of one run folder, or the reason it cannot be replayed."""
     return _load_case(folder)[0]
 
 
-def _load_case(folder: Path) -> tuple[ReplayCase | str, dict[str, Any] | None]:
+def _load_case(folder: Path | RecordedRun) -> tuple[ReplayCase | str, dict[str, Any] | None]:
     """``load_case`` and the decision document it read (for the duplicate key)."""
+    record = folder if isinstance(folder, RecordedRun) else RecordedRun(folder)
     try:
-        decision = _read(folder, "decision.json")
-    except (OSError, json.JSONDecodeError) as err:
+        decision = record.decision_doc
+    except RecordError as err:
         return f"decision.json unreadable: {err}", None
-    if not isinstance(decision, dict):
-        return "decision.json is not an object", None
-    return _case_of(folder, decision), decision
+    return _case_of(record, decision), decision
 
 
-def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
+def _case_of(record: RecordedRun, decision: dict[str, Any]) -> ReplayCase | str:
+    name = record.folder.name
     partition = decision.get("partition") or {}
     if not partition.get("aoi_key"):
         return "request was rejected (no partition)"
@@ -235,11 +231,11 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
         today = _today(decision)
     except ValueError:
         return f"decision.json has no usable evaluated_at ({decision.get('evaluated_at')!r})"
-    recorded = folder / POLICY_INPUT_FILE
     source: InputSource
+    recorded_obligations: Any = None
     try:
-        if recorded.is_file():
-            doc = _read(folder, POLICY_INPUT_FILE)
+        if record.file(POLICY_INPUT_FILE).is_file():
+            doc = record.policy_inputs
             base_input = doc.get("obligations")
             phase2 = doc.get("decision")
             if not isinstance(base_input, dict):
@@ -247,18 +243,17 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
             if not isinstance(phase2, dict):
                 return "the run stopped before phase 2 (no phase-2 input recorded)"
             evidence = phase2.get("evidence") or {}
+            recorded_obligations = phase2.get("obligations")
             source = "recorded"
         else:
             if decision.get("outcome") == "error":
                 return "recorded outcome error: the run stopped before its evidence was complete"
-            request_doc = _read(folder, "request.json")
-            if request_doc.get("invalid"):
+            if record.rejected:
                 return "request was rejected"
-            base_input = _reconstruct_base_input(request_doc, today)
-            evidence_doc = _read(folder, "evidence.json")
-            evidence = _evidence_input(evidence_doc)
+            base_input = _reconstruct_base_input(record.request_doc, today)
+            evidence = contract.evidence_input(record.evidence_doc)
             source = "reconstructed"
-    except (OSError, json.JSONDecodeError, KfmGateError, ValueError) as err:
+    except (KfmGateError, ValueError) as err:
         return f"record unreadable: {err}"
     unresolved = sorted(
         name
@@ -272,8 +267,8 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
     except ValueError:
         return f"{POLICY_INPUT_FILE} has no usable 'today' ({base_input.get('today')!r})"
     return ReplayCase(
-        run=folder.name,
-        run_id=str(decision.get("run_id", folder.name)),
+        run=name,
+        run_id=str(decision.get("run_id", name)),
         asset_key=str(decision.get("asset_key", "")),
         aoi_key=str(partition.get("aoi_key")),
         time_key=str(partition.get("time_key", "")),
@@ -284,6 +279,7 @@ def _case_of(folder: Path, decision: dict[str, Any]) -> ReplayCase | str:
         source=source,
         policy_digest=str(decision.get("policy_digest") or ""),
         recorded=_recorded_result(decision) if source == "recorded" else None,
+        obligations=recorded_obligations if isinstance(recorded_obligations, list) else None,
     )
 
 
@@ -302,22 +298,8 @@ def _recorded_result(decision: Mapping[str, Any]) -> ReplayResult | None:
     return _result(decision, obligations)
 
 
-def _evidence_input(evidence_doc: Mapping[str, Any]) -> dict[str, Any]:
-    """``Evidence.to_policy_input`` of a recorded ``evidence.json`` (without re-validating)."""
-    sections = evidence_doc.get("sections") or {}
-    out: dict[str, Any] = {}
-    for name in sorted(sections):
-        sec = sections[name]
-        out[name] = {
-            "status": sec.get("status"),
-            "collector": sec.get("collector"),
-            "error": sec.get("error"),
-            **(sec.get("data") or {}),
-        }
-    return out
-
-
-def iter_run_folders(root: Path) -> Iterator[Path]:
+def iter_run_folders(root: Path) -> Iterator[RecordedRun]:
+    """The current decision of every run (errors are never replayed)."""
     from kfm_gate.layout import Layout
     from kfm_gate.runs import RunStore
 
@@ -327,26 +309,26 @@ def iter_run_folders(root: Path) -> Iterator[Path]:
 # -- replay ----------------------------------------------------------------------------------
 
 
-#: a helper module added to each replayed policy set: evaluates many inputs in one call
+#: a helper module added to each replayed policy set: evaluates many inputs of each phase in one
+#: call. The inputs are built by :mod:`kfm_gate.policy.contract`, as the gate builds them: phase
+#: 1 is ``cases[i]``, phase 2 the union of ``cases[i]`` and its ``contract.decision_extra``
+#: (which is what ``contract.decision_input`` is), so a phase-1 input is converted for OPA once
+#: for both phases.
 _BATCH_PACKAGE = "kfm_replay_batch"
 _BATCH_MODULE = f"""package {_BATCH_PACKAGE}
 
-obligations := [o | some c in input.cases; o := data.kfm.gate.obligations with input as c]
+results := {{
+	"obligations": [o | some c in input.cases; o := data.kfm.gate.obligations with input as c],
+	"decisions": decisions,
+}}
 
-decisions := [d | some c in input.cases; d := data.kfm.gate.decision with input as c]
-
-both := [[o, d] |
-	some c in input.cases
-	o := data.kfm.gate.obligations with input as c.base
-	phase2 := object.remove(c.base, ["obligations", "evidence", "waivers"])
-	d := data.kfm.gate.decision with input as object.union(phase2, {{
-		"obligations": o,
-		"evidence": c.evidence,
-		"waivers": input.waivers[c.base.today],
-	}})
+decisions := [d |
+	some p in input.pairs
+	d := data.kfm.gate.decision with input as object.union(input.cases[p.case], p.extra)
 ]
 """
-_BOTH = f"{_BATCH_PACKAGE}.both"
+_RESULTS = f"{_BATCH_PACKAGE}.results"
+_DECISIONS = f"{_BATCH_PACKAGE}.decisions"
 #: cases per batched evaluation
 BATCH_SIZE = 256
 
@@ -368,9 +350,11 @@ class ReplayEngine:
         helper = f"{_BATCH_PACKAGE}/batch.rego"
         self.engine: PolicyEngine = EmbeddedOpaEngine(
             replace(policies, modules={**policies.modules, helper: _BATCH_MODULE}),
-            prepare=(_BOTH,),
+            prepare=(_RESULTS, _DECISIONS),
         )
         self._waivers = load_waivers(policies.root)
+        #: used by one thread at a time (the pool hands an engine to one job at a time)
+        self._obligations = _ObligationsMemo()
         self._waiver_input: dict[dt.date, list[dict[str, Any]]] = {}
 
     def waivers(self, today: dt.date) -> list[dict[str, Any]]:
@@ -383,29 +367,24 @@ class ReplayEngine:
 
     @staticmethod
     def _base_input(case: ReplayCase, as_of: dt.date | None) -> dict[str, Any]:
-        if as_of is None:
-            return case.base_input
-        return {
-            **case.base_input,
-            "now": f"{as_of.isoformat()}T00:00:00Z",
-            "today": as_of.isoformat(),
-        }
+        return case.base_input if as_of is None else contract.at_day(case.base_input, as_of)
+
+    def _extra(
+        self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        waivers = self.waivers(contract.input_day(base_input))
+        return contract.decision_extra(obligations, case.evidence, waivers)
 
     def _decision_input(
         self, case: ReplayCase, base_input: dict[str, Any], obligations: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        return {
-            **base_input,
-            "obligations": obligations,
-            "evidence": case.evidence,
-            "waivers": self.waivers(dt.date.fromisoformat(str(base_input["today"]))),
-        }
+        return {**base_input, **self._extra(case, base_input, obligations)}
 
     def replay(self, case: ReplayCase, *, as_of: dt.date | None = None) -> ReplayResult:
         """Outcome of ``case`` under this policy set; ``error`` when evaluation fails."""
         base_input = self._base_input(case, as_of)
         try:
-            obligations = _obligations(self.engine.evaluate(OBLIGATIONS_PATH, base_input))
+            obligations = self._obligations(self.engine.evaluate(OBLIGATIONS_PATH, base_input))
             raw = self.engine.evaluate(
                 DECISION_PATH, self._decision_input(case, base_input, obligations)
             )
@@ -413,14 +392,31 @@ class ReplayEngine:
             return ReplayResult(outcome="error", error=str(err))
         return _result(raw, obligations)
 
-    def _batch(self, doc: str, inputs: list[dict[str, Any]]) -> list[Any] | None:
+    def _batch(
+        self,
+        bases: list[dict[str, Any]],
+        pairs: list[tuple[int, dict[str, Any]]],
+        *,
+        phase1: bool = True,
+    ) -> tuple[list[Any], list[Any]] | None:
+        """Phase-1 results of ``bases`` (unless not ``phase1``) and the phase-2 results of
+        ``pairs`` (case index, its :func:`contract.decision_extra`), in one call; None when the
+        call fails or some case is undefined (then each is evaluated alone)."""
+        doc = {"cases": bases, "pairs": [{"case": i, "extra": extra} for i, extra in pairs]}
         try:
-            values = self.engine.evaluate(f"{_BATCH_PACKAGE}.{doc}", {"cases": inputs})
+            values = self.engine.evaluate(_RESULTS if phase1 else _DECISIONS, doc)
         except KfmGateError:
             return None
-        if not isinstance(values, list) or len(values) != len(inputs):
-            return None  # some case is undefined: evaluate them one by one
-        return values
+        if not phase1:
+            values = {"obligations": [], "decisions": values}
+        if not isinstance(values, Mapping):
+            return None
+        obligations, decisions = values.get("obligations"), values.get("decisions")
+        if not isinstance(obligations, list) or len(obligations) != (len(bases) if phase1 else 0):
+            return None
+        if not isinstance(decisions, list) or len(decisions) != len(pairs):
+            return None
+        return obligations, decisions
 
     def replay_many(
         self, cases: Sequence[ReplayCase], *, as_of: dt.date | None = None
@@ -435,129 +431,92 @@ class ReplayEngine:
     def _replay_chunk(
         self, chunk: Sequence[ReplayCase], as_of: dt.date | None
     ) -> list[ReplayResult]:
-        """Both phases of every case in one engine call.
-
-        Phase 2 is given the raw phase-1 result, so a case keeps that answer only when the
-        gate's normalisation (``_obligations``) leaves the result unchanged; the others, and
-        every case of a failing batch, go phase by phase (``_replay_phased``).
+        """Both phases of a chunk, in the gate's order, in as few engine calls as the answers
+        allow: phase 1 of every case, and phase 2 of every case that recorded the obligations
+        it was given, built with those obligations, in one call; a case keeps that phase-2
+        answer only when its phase-1 result (validated and sorted as the gate does) is those
+        very obligations, else its phase 2 is evaluated again with its own, in a second call.
         """
+        if not chunk:
+            return []
         bases = [self._base_input(c, as_of) for c in chunk]
-        days = sorted({str(b["today"]) for b in bases})  # checked when the case was read
-        waivers = {d: self.waivers(dt.date.fromisoformat(d)) for d in days}
-        doc = {
-            "cases": [
-                {"base": b, "evidence": c.evidence} for b, c in zip(bases, chunk, strict=True)
-            ],
-            "waivers": waivers,
-        }
-        try:
-            values = self.engine.evaluate(_BOTH, doc)
-        except KfmGateError:
-            values = None
-        if not isinstance(values, list) or len(values) != len(chunk):
-            return self._replay_phased(chunk, as_of)
-        results: list[ReplayResult | None] = []
-        for value in values:
-            raw_obligations, raw_decision = value
+        guessed = [i for i, c in enumerate(chunk) if c.obligations is not None]
+        pairs = [(i, self._extra(chunk[i], bases[i], chunk[i].obligations or [])) for i in guessed]
+        values = self._batch(bases, pairs)
+        if values is None:
+            return [self.replay(c, as_of=as_of) for c in chunk]
+        raw_obligations, raw_decisions = values
+        parsed: list[list[dict[str, Any]] | None] = []
+        for raw in raw_obligations:
             try:
-                obligations = _obligations(raw_obligations)
+                parsed.append(self._obligations(raw))
             except KfmGateError:
-                results.append(None)
-                continue
-            if obligations != raw_obligations:
-                results.append(None)  # phase 2 must see the normalised obligations
-                continue
-            results.append(_result(raw_decision, obligations))
-        redo = [i for i, r in enumerate(results) if r is None]
+                parsed.append(None)  # evaluated alone below: its error stays with it
+        results: list[ReplayResult | None] = [None] * len(chunk)
+        for i, raw in zip(guessed, raw_decisions, strict=True):
+            if parsed[i] is not None and parsed[i] == chunk[i].obligations:
+                results[i] = _result(raw, parsed[i] or [])
+        redo = [i for i, r in enumerate(results) if r is None and parsed[i] is not None]
         if redo:
-            again = self._replay_phased([chunk[i] for i in redo], as_of)
-            for i, r in zip(redo, again, strict=True):
-                results[i] = r
-        return [r for r in results if r is not None]
-
-    def _replay_phased(
-        self, chunk: Sequence[ReplayCase], as_of: dt.date | None
-    ) -> list[ReplayResult]:
-        """Phase 1 of the chunk in one call, then phase 2 in one call (the gate's order)."""
-        out: list[ReplayResult] = []
-        if chunk:
-            bases = [self._base_input(c, as_of) for c in chunk]
-            raw_obligations = self._batch("obligations", bases)
-            if raw_obligations is None:
-                return [self.replay(c, as_of=as_of) for c in chunk]
-            parsed: list[list[dict[str, Any]] | None] = []
-            for raw in raw_obligations:
-                try:
-                    parsed.append(_obligations(raw))
-                except KfmGateError:
-                    parsed.append(None)
-            todo = [i for i, obl in enumerate(parsed) if obl is not None]
-            inputs = [self._decision_input(chunk[i], bases[i], parsed[i] or []) for i in todo]
-            raw_decisions = self._batch("decisions", inputs) if inputs else []
-            results: dict[int, ReplayResult] = {}
-            if raw_decisions is not None:
-                for i, raw in zip(todo, raw_decisions, strict=True):
+            again = self._batch(
+                bases,
+                [(i, self._extra(chunk[i], bases[i], parsed[i] or [])) for i in redo],
+                phase1=False,
+            )
+            if again is not None:
+                for i, raw in zip(redo, again[1], strict=True):
                     results[i] = _result(raw, parsed[i] or [])
-            for i, case in enumerate(chunk):
-                out.append(results[i] if i in results else self.replay(case, as_of=as_of))
-        return out
+        return [
+            r if r is not None else self.replay(c, as_of=as_of)
+            for r, c in zip(results, chunk, strict=True)
+        ]
 
     def close(self) -> None:
         self.engine.close()
 
 
-def _obligations(raw: Any) -> list[dict[str, Any]]:
-    """Phase-1 result as the gate passes it to phase 2 (validated, sorted).
+class _ObligationsMemo:
+    """Phase-1 results as the gate passes them to phase 2 (validated, sorted), remembered by
+    the JSON text of the raw result for as long as one replay engine lives (most partitions of
+    a dataset get the same obligations). A returned list is shared between the calls with an
+    equal result: read it, do not change it."""
 
-    A pure function of ``raw``: results are memoised by the JSON text of ``raw`` (most
-    partitions of a dataset get the same obligations). The list returned is shared between
-    the calls with equal ``raw``: read it, do not change it.
-    """
-    try:
-        key = json.dumps(raw, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return _obligations_uncached(raw)
-    cached = _OBLIGATIONS_CACHE.get(key)
-    if cached is None:
-        cached = _obligations_uncached(raw)  # raises before caching anything
-        with _OBLIGATIONS_LOCK:
-            if len(_OBLIGATIONS_CACHE) >= 4096:
-                _OBLIGATIONS_CACHE.clear()
-            _OBLIGATIONS_CACHE[key] = cached
-    return cached
+    def __init__(self, size: int = 4096) -> None:
+        self._found: dict[str, list[dict[str, Any]]] = {}
+        self._size = size
 
-
-#: ``_obligations`` results by JSON text of the raw phase-1 result
-_OBLIGATIONS_CACHE: dict[str, list[dict[str, Any]]] = {}
-_OBLIGATIONS_LOCK = threading.Lock()
+    def __call__(self, raw: Any) -> list[dict[str, Any]]:
+        try:
+            key = json.dumps(raw, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return _obligations_uncached(raw)
+        cached = self._found.get(key)
+        if cached is None:
+            cached = _obligations_uncached(raw)  # raises before caching anything
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[key] = cached
+        return cached
 
 
 def _obligations_uncached(raw: Any) -> list[dict[str, Any]]:
     """Exactly what the gate does with a phase-1 result (validated, sorted), as dicts."""
-    from kfm_gate.gate import parse_obligations
-
-    return [o.to_json_dict() for o in parse_obligations(raw)]
+    return [o.to_json_dict() for o in contract.parse_obligations(raw)]
 
 
 def _result(raw: Any, obligations: list[dict[str, Any]]) -> ReplayResult:
+    """A phase-2 answer read as the gate reads it (:func:`contract.parse_decision`)."""
     codes = tuple(sorted({o["code"] for o in obligations}))
-    if not isinstance(raw, Mapping) or raw.get("outcome") not in OUTCOMES:
-        return ReplayResult(
-            outcome="error",
-            obligations=codes,
-            error="data.kfm.gate.decision is not an object with outcome allow|deny|quarantine",
-        )
-    outcome = str(raw["outcome"])
-    blocking = [v for v in raw.get("violations") or [] if isinstance(v, Mapping)]
-    if outcome == "quarantine":
-        blocking += [q for q in raw.get("quarantine") or [] if isinstance(q, Mapping)]
-    waived = [w for w in raw.get("waived") or [] if isinstance(w, Mapping)]
+    try:
+        answer = contract.parse_decision(raw)
+    except KfmGateError as err:
+        return ReplayResult(outcome="error", obligations=codes, error=str(err).split("\n")[0])
     return ReplayResult(
-        outcome=outcome,
-        rules=tuple(sorted({str(v.get("rule", "")) for v in blocking})),
-        codes=tuple(sorted({str(v.get("code", "")) for v in blocking})),
+        outcome=answer.outcome,
+        rules=tuple(sorted({v.rule for v in answer.violations})),
+        codes=tuple(sorted({v.code for v in answer.violations})),
         obligations=codes,
-        waived=tuple(sorted({str(w.get("waiver_id", "")) for w in waived})),
+        waived=tuple(sorted({w.waiver_id for w in answer.waived})),
     )
 
 
@@ -569,7 +528,7 @@ def replay_runs(
     base_label: str = "base",
     head_label: str = "working tree",
     as_of: dt.date | None = None,
-    folders: Iterable[Path] | None = None,
+    folders: Iterable[Path | RecordedRun] | None = None,
     reuse_recorded: bool = True,
     workers: int = 2,
 ) -> ImpactReport:
@@ -597,7 +556,7 @@ def replay_runs(
             report.runs_seen += 1
             case, decision = _load_case(folder)
             if isinstance(case, str):
-                report.skipped.append((folder.name, case))
+                report.skipped.append((_name(folder), case))
                 continue
             assert decision is not None  # a case is only ever read from a decision
             key = _dedupe_key(case, decision)
@@ -646,6 +605,10 @@ def replay_runs(
     report.flips.sort(key=lambda f: (f.case.asset_key, f.case.aoi_key, f.case.time_key, f.case.run))
     report.duration_s = time.perf_counter() - start
     return report
+
+
+def _name(folder: Path | RecordedRun) -> str:
+    return folder.folder.name if isinstance(folder, RecordedRun) else folder.name
 
 
 #: reused cases that are evaluated anyway, to check that reuse gives the evaluated answer

@@ -1,4 +1,5 @@
-"""Provenance of gate runs: run records, PROV-O, OpenLineage, the decision ledger.
+"""Provenance of gate runs: PROV-O, OpenLineage and the decision ledger (builders and the
+ledger; :class:`kfm_gate.runs.RunStore` writes them with each run record).
 
 Heavy libraries (rdflib, openlineage, pystac) are imported inside the functions that use them.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 from kfm_gate.provenance.ledger import Ledger, LedgerIssue, LedgerReport
 from kfm_gate.provenance.record import PublicFile, RunRecord
-from kfm_gate.provenance.recorder import record_run
 
 __all__ = [
     "Ledger",
@@ -15,5 +15,4 @@ __all__ = [
     "LedgerReport",
     "PublicFile",
     "RunRecord",
-    "record_run",
 ]

@@ -7,7 +7,13 @@ exactly those body bytes. Each body names the previous entry's hash, so editing,
 inserting or reordering a line breaks the chain at a place :meth:`Ledger.verify` names.
 
 A head file (``ledger.head.json`` beside the ledger) records the number of entries and the
-last hash, so removing the *last* entry is detected too. With ``KFM_LEDGER_KEY_FILE`` set to
+last hash, so removing the *last* entry is detected too. An entry is committed when the head
+names it: :meth:`Ledger.append_once` (what the journal of :mod:`kfm_gate.journal` calls)
+finishes an append a crash interrupted between the line and the head, and appends nothing
+twice.
+
+Entries have a ``kind``: ``decision`` (the default, and every entry without a kind), ``publish``
+(the publisher made a decision's partition public) or ``withdraw`` (it took it back). With ``KFM_LEDGER_KEY_FILE`` set to
 an ed25519 private key (PEM or 32 raw bytes) kept outside the repository, every entry hash and
 the head are signed; ``verify`` checks the signatures with the public key.
 """
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
+    from kfm_gate.layout import Layout
+
 GENESIS = "sha256:" + "0" * 64
 KEY_ENV = "KFM_LEDGER_KEY_FILE"
 PUBKEY_ENV = "KFM_LEDGER_PUBKEY_FILE"
@@ -52,6 +60,10 @@ ENTRY_FIELDS = (
     "run_id",
     "time",
 )
+#: fields an entry may carry besides :data:`ENTRY_FIELDS` (``kind``: decision, publish,
+#: withdraw; ``state_digest``: digest of the publication state a publish/withdraw wrote)
+OPTIONAL_FIELDS = ("kind", "state_digest")
+KINDS = ("decision", "publish", "withdraw")
 
 
 @dataclass(frozen=True)
@@ -221,10 +233,26 @@ def load_signer(
         ) from err
 
 
-def entry_from_decision(decision: Mapping[str, Any], *, decision_digest: str) -> dict[str, Any]:
-    """The ledger fields of a decision document (``Decision.to_json_dict()``)."""
+def entry_from_decision(
+    decision: Mapping[str, Any],
+    *,
+    decision_digest: str,
+    kind: str = "decision",
+    state_digest: str | None = None,
+) -> dict[str, Any]:
+    """The ledger fields of a decision document (``Decision.to_json_dict()``); ``kind``
+    publish or withdraw for what the publisher did with it (``state_digest``: the digest of
+    the publication state it wrote)."""
+    if kind not in KINDS:
+        raise RecordError(f"ledger entry kind {kind!r} is unknown: use one of {', '.join(KINDS)}")
     part = decision.get("partition") or {}
+    extra: dict[str, Any] = {}
+    if kind != "decision":
+        extra["kind"] = kind
+    if state_digest is not None:
+        extra["state_digest"] = state_digest
     return {
+        **extra,
         "asset_key": decision["asset_key"],
         "decision_digest": decision_digest,
         "decision_id": decision["decision_id"],
@@ -246,6 +274,13 @@ def receipt_bytes(stored: Mapping[str, Any]) -> bytes:
 _hash = sha256_bytes  # entry hash: sha256 of the entry's canonical bytes
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
 class Ledger:
     """The ledger file at ``path`` (conventionally ``<root>/mcp/ledger.jsonl``)."""
 
@@ -256,9 +291,14 @@ class Ledger:
         key_file: Path | None = None,
         public_key_file: Path | None = None,
         repo_root: Path | None = None,
+        layout: Layout | None = None,
     ) -> None:
         self.path = path
         self.head_path = path.with_name(path.stem + ".head.json")
+        self.lock_path = path.with_name(path.name + ".lock")
+        #: when given, every file the ledger writes or locks is checked to be inside its roots
+        #: and its checkpoints are told each step
+        self.layout = layout
         self._key_file = key_file
         self._public_key_file = public_key_file
         self._repo_root = repo_root
@@ -278,9 +318,12 @@ class Ledger:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        if self.layout is not None:
+            with self.layout.lock(self.lock_path):
+                yield
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -288,40 +331,66 @@ class Ledger:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _tail(self) -> tuple[int, str]:
-        """(number of entries, last hash), read from the end of the file."""
+    def _check(self, *paths: Path | None) -> None:
+        if self.layout is not None:
+            self.layout.preflight(p for p in paths if p is not None)
+
+    def _last_lines(self, n: int) -> tuple[list[bytes], int, bool]:
+        """The last ``n`` complete lines (oldest first), the file size, and whether the file
+        ends in the middle of a line (a write a crash or a full disk cut short)."""
         try:
             with self.path.open("rb") as fh:
                 fh.seek(0, os.SEEK_END)
                 size = fh.tell()
-                if size == 0:
-                    return 0, GENESIS
-                chunk = 4096
-                pos = size
-                buf = b""
-                while pos > 0:
-                    step = min(chunk, pos)
+                pos, buf = size, b""
+                while pos > 0 and buf.count(b"\n") <= n:
+                    step = min(4096, pos)
                     pos -= step
                     fh.seek(pos)
                     buf = fh.read(step) + buf
-                    lines = buf.rstrip(b"\n").split(b"\n")
-                    if len(lines) > 1 or pos == 0:
-                        last = lines[-1]
-                        break
         except FileNotFoundError:
-            return 0, GENESIS
+            return [], 0, False
         except OSError as err:
             raise RecordError(f"cannot read ledger {self.path}: {err.strerror or err}") from err
-        idx = last.rfind(_HASH_SEP)
+        torn = bool(buf) and not buf.endswith(b"\n")
+        lines = buf.split(b"\n")
+        lines.pop()  # the torn part, or the empty string after the last newline
+        if pos > 0:
+            lines = lines[1:]  # the first may be cut
+        return lines[-n:], size, torn
+
+    def _parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        idx = line.rfind(_HASH_SEP)
         try:
-            body = json.loads(last[len(_PREFIX) : idx])
-            seq, stored = int(body["seq"]), last[idx + len(_HASH_SEP) : idx + len(_HASH_SEP) + 71]
+            body = json.loads(line[len(_PREFIX) : idx])
+            int(body["seq"])
+            stored = line[idx + len(_HASH_SEP) : idx + len(_HASH_SEP) + 71].decode("ascii")
         except (ValueError, KeyError, TypeError) as err:
             raise LedgerError(
-                f"the last line of {self.path} is not a ledger entry ({err}); "
+                f"a line at the end of {self.path} is not a ledger entry ({err}); "
                 "run `kfm-gate ledger verify` to find the damage before appending"
             ) from err
-        return seq, stored.decode("ascii")
+        return body, stored
+
+    def _tail(self) -> tuple[int, str]:
+        """(number of entries, last hash), read from the end of the file."""
+        lines, _, _ = self._last_lines(1)
+        if not lines:
+            return 0, GENESIS
+        body, stored = self._parse(lines[-1])
+        return int(body["seq"]), stored
+
+    def _read_head(self) -> tuple[int, str] | None:
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            return int(head["count"]), str(head["hash"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise LedgerError(
+                f"ledger head {self.head_path} is unreadable ({err}); run `kfm-gate ledger "
+                "verify` before appending"
+            ) from err
 
     def append(
         self,
@@ -341,39 +410,191 @@ class Ledger:
         of the head and the receipt are appended to this list instead of being fsynced (the
         caller fsyncs them with its own next batch).
         """
-        from kfm_gate.layout import atomic_write_all
+        self._check_fields(entry)
+        self._check(self.path, self.head_path, self.lock_path, receipt)
+        with self._locked():
+            seq, prev = self._tail()
+            return self._append_line(entry, seq, prev, receipt, defer_dirs)
 
+    def append_once(
+        self,
+        entry: Mapping[str, Any],
+        *,
+        receipt: Path | None = None,
+        defer_dirs: list[Path] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`append`, unless the last committed entry already holds ``entry``: then only
+        the receipt is (re)written. Finishes first what a crash left: a torn last line is cut
+        off, and a complete line the head does not name yet is committed when it holds
+        ``entry`` (the journal is finishing that very append), else refused (LedgerError).
+        Returns the stored line's dict with ``appended`` True or False."""
+        self._check_fields(entry)
+        self._check(self.path, self.head_path, self.lock_path, receipt)
+        with self._locked():
+            lines, size, torn = self._last_lines(2)
+            if torn:
+                self._cut(size)
+                lines, size, torn = self._last_lines(2)
+            head = self._read_head()
+            parsed = [self._parse(line) for line in lines]
+            if head is None and parsed:
+                if int(parsed[-1][0]["seq"]) != 1:
+                    raise LedgerError(
+                        f"the head {self.head_path} of {self.path} is missing: run `kfm-gate "
+                        "ledger verify` before appending"
+                    )
+                head = (0, GENESIS)  # the first append stopped before its head
+            if parsed and head is not None and parsed[-1][1] != head[1]:
+                # the last line is not committed: a crash stopped between line and head
+                body, stored = parsed[-1]
+                committed = parsed[-2][1] if len(parsed) > 1 else GENESIS
+                if committed != head[1] or int(body["seq"]) != head[0] + 1:
+                    raise LedgerError(
+                        f"the end of {self.path} does not match its head {self.head_path}; "
+                        "run `kfm-gate ledger verify` to find the damage before appending"
+                    )
+                if not self._same(body, entry):
+                    raise LedgerError(
+                        f"the last line of {self.path} was appended but never committed, and "
+                        "it is not the entry being recorded; run `kfm-gate ledger verify`"
+                    )
+                return self._commit_line(body, stored, receipt, defer_dirs)
+            if parsed and self._same(parsed[-1][0], entry):
+                body, stored = parsed[-1]
+                out: dict[str, Any] = {"entry": body, "hash": stored}
+                if receipt is not None and not _holds(receipt, receipt_bytes(out)):
+                    self._write_files({receipt: receipt_bytes(out)}, None, defer_dirs)
+                return {**out, "appended": False}
+            seq, prev = (int(parsed[-1][0]["seq"]), parsed[-1][1]) if parsed else (0, GENESIS)
+            return {**self._append_line(entry, seq, prev, receipt, defer_dirs), "appended": True}
+
+    @staticmethod
+    def _same(body: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+        fields = [*ENTRY_FIELDS, *OPTIONAL_FIELDS]
+        return all(body.get(f) == entry.get(f) for f in fields)
+
+    @staticmethod
+    def _check_fields(entry: Mapping[str, Any]) -> None:
         missing = [f for f in ENTRY_FIELDS if f not in entry]
         if missing:
             raise RecordError(f"ledger entry lacks {', '.join(missing)}; give every field")
-        with self._locked():
-            seq, prev = self._tail()
-            body_doc = {**{f: entry[f] for f in ENTRY_FIELDS}, "prev": prev, "seq": seq + 1}
-            body = canonical_json(body_doc)
-            h = _hash(body)
-            line = _PREFIX + body + _HASH_SEP + h.encode("ascii") + b'"'
-            signer = self.signer
-            sig = None
-            if signer is not None and signer.private is not None:
-                sig = signer.sign(h.encode("ascii"))
-                line += b',"sig":"' + sig.encode("ascii") + b'"'
-            line += b"}\n"
-            out: dict[str, Any] = {"entry": body_doc, "hash": h}
-            if sig is not None:
-                out["sig"] = sig
-            files = {self.head_path: self._head_bytes(seq + 1, h)}
-            if receipt is not None:
-                files[receipt] = receipt_bytes(out)
-            try:
-                with self.path.open("ab") as fh:
+        if entry.get("kind", "decision") not in KINDS:
+            raise RecordError(f"ledger entry kind {entry.get('kind')!r} is unknown")
+
+    def _cut(self, size: int) -> None:
+        """Drop a torn last line (never committed: no head names it)."""
+        with self.path.open("rb+") as fh:
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+            keep = tail.rfind(b"\n")
+            data_end = size - len(tail) + keep + 1 if keep >= 0 else size - len(tail)
+            fh.truncate(data_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _body(self, entry: Mapping[str, Any], seq: int, prev: str) -> dict[str, Any]:
+        doc = {f: entry[f] for f in ENTRY_FIELDS}
+        doc.update({f: entry[f] for f in OPTIONAL_FIELDS if entry.get(f) is not None})
+        if doc.get("kind") == "decision":
+            del doc["kind"]
+        return {**doc, "prev": prev, "seq": seq + 1}
+
+    def _append_line(
+        self,
+        entry: Mapping[str, Any],
+        seq: int,
+        prev: str,
+        receipt: Path | None,
+        defer_dirs: list[Path] | None,
+    ) -> dict[str, Any]:
+        body_doc = self._body(entry, seq, prev)
+        body = canonical_json(body_doc)
+        h = _hash(body)
+        line = _PREFIX + body + _HASH_SEP + h.encode("ascii") + b'"'
+        signer = self.signer
+        sig = None
+        if signer is not None and signer.private is not None:
+            sig = signer.sign(h.encode("ascii"))
+            line += b',"sig":"' + sig.encode("ascii") + b'"'
+        line += b"}\n"
+        out: dict[str, Any] = {"entry": body_doc, "hash": h}
+        if sig is not None:
+            out["sig"] = sig
+        files = {self.head_path: self._head_bytes(seq + 1, h)}
+        if receipt is not None:
+            files[receipt] = receipt_bytes(out)
+        try:
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as fh:
+                start = fh.tell()
+                try:
+                    if self.layout is not None:
+                        self.layout.step("ledger line", self.path)
                     fh.write(line)
                     fh.flush()
-                    atomic_write_all(files, sync_with=[fh.fileno()], defer_dirs=defer_dirs)
-            except OSError as err:
-                raise RecordError(
-                    f"cannot append to ledger {self.path}: {err.strerror or err}"
-                ) from err
+                    # the head is renamed first: it commits the line; then the receipt
+                    self._write_files(files, fh.fileno(), defer_dirs)
+                except BaseException:
+                    if self._read_head_hash() != h:  # not committed: never leave it behind
+                        with contextlib.suppress(OSError):
+                            fh.truncate(start)
+                    raise
+        except OSError as err:
+            raise RecordError(
+                f"cannot append to ledger {self.path}: {err.strerror or err}"
+            ) from err
         return out
+
+    def check_tail(self) -> None:
+        """LedgerError when the end of the ledger is not entries (an append would fail): a
+        transaction checks this before its commit point, so a damaged ledger stops it while
+        nothing is written."""
+        lines, _, _ = self._last_lines(2)
+        for line in lines:
+            self._parse(line)
+        self._read_head()
+
+    def _read_head_hash(self) -> str | None:
+        try:
+            head = self._read_head()
+        except LedgerError:
+            return None
+        return None if head is None else head[1]
+
+    def _commit_line(
+        self,
+        body: dict[str, Any],
+        stored: str,
+        receipt: Path | None,
+        defer_dirs: list[Path] | None,
+    ) -> dict[str, Any]:
+        """Write the head (and receipt) naming a line that is on disk but not committed."""
+        out: dict[str, Any] = {"entry": body, "hash": stored}
+        files = {self.head_path: self._head_bytes(int(body["seq"]), stored)}
+        if receipt is not None:
+            files[receipt] = receipt_bytes(out)
+        with self.path.open("rb") as fh:
+            self._write_files(files, fh.fileno(), defer_dirs)
+        return {**out, "appended": True}
+
+    def _write_files(
+        self, files: dict[Path, bytes], sync_fd: int | None, defer_dirs: list[Path] | None
+    ) -> None:
+        from kfm_gate.layout import atomic_write_all
+
+        staging = None
+        if self.layout is not None:  # written under the transaction lock: its staging area
+            staging = self.layout.staging_dir
+            if not staging.is_dir():
+                staging.mkdir(parents=True, exist_ok=True)
+        atomic_write_all(
+            files,
+            sync_with=[sync_fd] if sync_fd is not None else [],
+            defer_dirs=defer_dirs,
+            layout=self.layout,
+            staging=staging,
+        )
 
     def _head_bytes(self, count: int, last_hash: str) -> bytes:
         head: dict[str, Any] = {"count": count, "hash": last_hash}

@@ -22,7 +22,7 @@ Evidence appears as counts and digests only; no raw value of the data is ever wr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -382,6 +382,75 @@ def _add_publication(
             sources = list(candidates.values())
         for src in sources:
             add((ent, t("prov:wasDerivedFrom"), src))
+
+
+def stac_item_iri(collection_id: str, item_id: str, version: int) -> str:
+    """The IRI of one version of a partition's STAC item (used by the catalogs)."""
+    return iri_path("stac", collection_id, item_id, f"v{version}")
+
+
+def release_triples(
+    *,
+    kind: str,
+    decision_id: str,
+    run_id: str,
+    collection_id: str,
+    item_id: str,
+    version: int,
+    public_files: Sequence[tuple[str, str]],
+    day: str,
+    agent_version: str,
+    reason: str | None = None,
+    by: str | None = None,
+) -> list[Triple]:
+    """PROV of what the publisher did with an allowed decision's partition.
+
+    ``publish``: a ``kfm:Publication`` activity used the decision and the public view
+    (``public_files``: (path, sha256)) and generated the STAC item version. ``withdraw``: a
+    ``kfm:Withdrawal`` invalidated them, with its reason, informed by the decision that denied
+    the partition (``by`` a decision id) or associated with the FAIR+CARE council.
+    """
+    from rdflib import Literal, URIRef
+
+    if kind not in ("publish", "withdraw"):
+        raise ValueError(f"release kind {kind!r}: publish or withdraw")
+    t = _term
+    out = _TripleList()
+    add = out.add
+    rdf_type, label = t("rdf:type"), t("rdfs:label")
+    xsd_datetime = t("xsd:dateTime")
+    agent = URIRef(iri_path("agent", "kfm-gate", agent_version))
+    item = URIRef(stac_item_iri(collection_id, item_id, version))
+    act = URIRef(iri_path("activity", kind, item_id, f"v{version}"))
+    decision = URIRef(decision_iri(decision_id))
+    at = Literal(f"{day}T00:00:00Z", datatype=xsd_datetime)
+    entities = [URIRef(public_entity_iri(path, sha)) for path, sha in sorted(public_files)]
+    add((act, rdf_type, t("prov:Activity")))
+    add((act, t("prov:startedAtTime"), at))
+    add((act, t("prov:endedAtTime"), at))
+    add((act, t("prov:wasAssociatedWith"), agent))
+    add((act, t("kfm:runId"), Literal(run_id)))
+    if kind == "publish":
+        add((act, rdf_type, t("kfm:Publication")))
+        add((act, label, Literal(f"publication of {item_id} v{version}")))
+        add((act, t("prov:used"), decision))
+        for ent in entities:
+            add((act, t("prov:used"), ent))
+        add((item, t("prov:wasGeneratedBy"), act))
+        return out.triples
+    add((act, rdf_type, t("kfm:Withdrawal")))
+    add((act, label, Literal(f"withdrawal of {item_id} v{version}")))
+    if reason:
+        add((act, t("kfm:reason"), Literal(reason[:500])))
+    if by and by.startswith("decision:"):
+        add((act, t("prov:used"), URIRef(decision_iri(by))))
+    else:
+        council = URIRef(iri_path(*COUNCIL_ID.split("/")))
+        add((act, t("prov:wasAssociatedWith"), council))
+    for ent in [item, *entities]:
+        add((ent, t("prov:wasInvalidatedBy"), act))
+        add((ent, t("prov:invalidatedAtTime"), at))
+    return out.triples
 
 
 def public_entity_iri(relpath: str, sha256: str) -> str:

@@ -1,7 +1,8 @@
-"""The run record: everything the gate hands to provenance and the catalogs after a decision.
+"""The provenance record: what PROV-O, OpenLineage and the catalogs are built from.
 
-The gate fills one :class:`RunRecord` per run, whatever the outcome, and passes it to
-:func:`kfm_gate.provenance.record_run`. Nothing in a record may be sensitive: the published
+The run store builds one :class:`RunRecord` per recorded decision, whatever the outcome
+(:func:`kfm_gate.runs.draft_provenance`), and the publisher one per publication
+(:func:`kfm_gate.runs.recorded_provenance`). Nothing in a record may be sensitive: the published
 geometry is the *masked* one, public files carry checksums and sizes, evidence carries counts.
 A request that could not be parsed gives a record with ``request=None`` and outcome ``error``:
 it is identified by the digest of its bytes (``decision.request_digest``) only.
@@ -59,7 +60,7 @@ class RunRecord:
     started_at: str
     ended_at: str
     version: str  # kfm-gate version
-    run_dir: Path | None = None  # default: <root>/mcp/runs/<run folder>
+    run_dir: Path | None = None  # default: the layout's run folder
     flags: GovernanceFlags | None = None  # effective (joined) flags; None when missing
     config: Mapping[str, Any] = field(default_factory=dict)  # resolved config snapshot
     public_files: tuple[PublicFile, ...] = ()
@@ -89,7 +90,7 @@ class RunRecord:
 
     @property
     def folder(self) -> str:
-        """The run folder name under ``mcp/runs/``."""
+        """The run folder name (:func:`kfm_gate.ids.run_folder_name`)."""
         return run_folder_name(self.decision.run_id)
 
     @property
@@ -128,4 +129,6 @@ class RunRecord:
         return self.policy_revision or self.decision.policy_digest
 
     def resolve_run_dir(self, root: Path) -> Path:
-        return self.run_dir if self.run_dir is not None else root / "mcp" / "runs" / self.folder
+        from kfm_gate.layout import Layout
+
+        return self.run_dir if self.run_dir is not None else Layout(root).run_dir(self.run_id)

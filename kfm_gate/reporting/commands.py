@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kfm_gate.cli import day_argument
+from kfm_gate.arguments import day_argument
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.run_id and (ranged or args.aoi):
         raise InputError("give either RUN_ID or --from/--to [--aoi], not both")
     if args.run_id:
-        page = render_run_report(root, store.find(args.run_id), policy_dir)
+        page = render_run_report(root, store.find(args.run_id).folder, policy_dir)
         what = f"run {args.run_id}"
     elif ranged:
         if args.date_from is None or args.date_to is None:
@@ -47,12 +47,9 @@ def _report(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a RUN_ID, or --from YYYY-MM-DD --to YYYY-MM-DD for a range")
     if args.out:
-        out = Path(args.out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(page, encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"cannot write the report to {out}: {err}") from err
+        from kfm_gate.layout import write_output
+
+        out = write_output(Path(args.out), page.encode("utf-8"), make_dirs=True)
         print(f"council report of {what}: {out}")
     else:
         sys.stdout.write(page)

@@ -29,19 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfm_gate.errors import InputError, KfmGateError
-from kfm_gate.ids import run_folder_name
-from kfm_gate.layout import PROCESSED, Layout
+from kfm_gate.errors import InputError, KfmGateError, RecordError
+from kfm_gate.layout import RUNS
 from kfm_gate.models import Decision
 from kfm_gate.reporting.decision import (
     Part,
     evidence_summaries,
     explain_parts,
-    load_run_record,
     outcome_words,
     rule_titles,
 )
-from kfm_gate.runs import RunStore
+from kfm_gate.runs import RecordedRun, RunStore
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
@@ -50,7 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MapFrame",
-    "RunRecord",
     "build_map_svg",
     "load_record",
     "render_range_report",
@@ -86,69 +83,50 @@ _HEADINGS = {
 # -- records -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """What the report reads of one run folder. ``request`` is None for a rejected request."""
-
-    folder: Path
-    decision: Decision
-    evidence: dict[str, Any]
-    request: dict[str, Any] | None
-    config: dict[str, Any]
-
-    @property
-    def aoi_id(self) -> str:
-        return self.decision.partition.get("aoi_key", "")
-
-    @property
-    def day(self) -> str:
-        return self.decision.partition.get("time_key", "")
-
-    @property
-    def anchor(self) -> str:
-        return self.folder.name
-
-
-def _read_optional(folder: Path, name: str) -> dict[str, Any]:
-    path = folder / name
-    if not path.is_file():
-        return {}
+def load_record(folder: Path) -> RecordedRun:
+    """The record of one run folder (or attempt), its decision checked (InputError if not)."""
+    record = RecordedRun(folder)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"run record {path} is not readable JSON: {err}") from err
-    return doc if isinstance(doc, dict) else {}
-
-
-def load_record(folder: Path) -> RunRecord:
-    """Read ``decision.json``, ``evidence.json``, ``request.json`` and ``config.json``."""
-    try:
-        decision, evidence = load_run_record(folder)
-    except (OSError, ValueError) as err:
+        record.decision  # noqa: B018 - schema and digest checked here
+        record.evidence_doc  # noqa: B018
+    except RecordError as err:
         raise InputError(f"run record {folder} cannot be read: {err}") from err
-    request: dict[str, Any] | None = _read_optional(folder, "request.json")
-    if not request or request.get("invalid") or "partition" not in request:
-        request = None
-    return RunRecord(folder, decision, evidence, request, _read_optional(folder, "config.json"))
+    return record
+
+
+def _aoi(record: RecordedRun) -> str:
+    return record.partition.get("aoi_key", "")
+
+
+def _day(record: RecordedRun) -> str:
+    return record.partition.get("time_key", "")
+
+
+def _anchor(record: RecordedRun) -> str:
+    return record.folder.name
+
+
+def _request(record: RecordedRun) -> dict[str, Any] | None:
+    return None if record.rejected else record.request_doc
 
 
 def select_runs(
     store: RunStore, first: dt.date, last: dt.date, aoi: str | None = None
-) -> list[RunRecord]:
+) -> list[RecordedRun]:
     """Runs whose partition day is in ``[first, last]`` (and of ``aoi``), sorted by day, AOI,
-    asset and run id. Rejected requests have no partition day and are never selected."""
+    asset and run id: each run's current decision, or its newest error when it has none.
+    Rejected requests have no partition day and are never selected."""
     if last < first:
         raise InputError(f"--to {last} is before --from {first}")
     found = []
-    for folder in store.iter_runs():
-        record = load_record(folder)
+    for record in store.iter_runs():
         try:
-            day = dt.date.fromisoformat(record.day)
+            day = dt.date.fromisoformat(_day(record))
         except ValueError:
             continue
-        if first <= day <= last and (aoi is None or record.aoi_id == aoi):
-            found.append(record)
-    found.sort(key=lambda r: (r.day, r.aoi_id, r.decision.asset_key, r.decision.run_id))
+        if first <= day <= last and (aoi is None or _aoi(record) == aoi):
+            found.append(load_record(record.folder))
+    found.sort(key=lambda r: (_day(r), _aoi(r), r.decision.asset_key, r.decision.run_id))
     return found
 
 
@@ -314,22 +292,23 @@ def _label_point(geom: BaseGeometry) -> tuple[float, float]:
     return float(point.x), float(point.y)
 
 
-def _public_files(root: Path, record: RunRecord) -> list[Path]:
-    req = record.request
-    if req is None:
+def _public_files(record: RecordedRun) -> list[Path]:
+    """The recorded public view of an allowed run (the bytes the publisher publishes)."""
+    view = record.public_view
+    if view is None:
         return []
-    part = req.get("partition", {})
-    rel = (
-        f"{PROCESSED}/{req.get('pipeline')}/{req.get('dataset')}/{part.get('aoi_key')}/"
-        f"{part.get('time_key')}/public/{run_folder_name(record.decision.run_id)}"
-    )
-    folder = Layout(root).resolve_relative(rel, roots=(PROCESSED,))
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".geojson", ".json"))
+    out = []
+    for f in view.files:
+        if Path(f.name).suffix not in (".geojson", ".json"):
+            continue
+        try:
+            out.append(record.public_file(f))
+        except RecordError:
+            continue  # changed since the decision: not what was published, not drawn
+    return out
 
 
-def _feature_layer(frame: MapFrame, root: Path, record: RunRecord) -> tuple[_Layer, str]:
+def _feature_layer(frame: MapFrame, record: RecordedRun) -> tuple[_Layer, str]:
     """The published features (allow only) and the sentence the map shows about them."""
     from shapely.geometry import shape
 
@@ -340,9 +319,9 @@ def _feature_layer(frame: MapFrame, root: Path, record: RunRecord) -> tuple[_Lay
             f"No features drawn: the outcome is {outcome.upper()} and nothing was published. "
             "The candidate holds raw coordinates and is never drawn."
         )
-    files = _public_files(root, record)
+    files = _public_files(record)
     if not files:
-        return layer, "No features drawn: the published public view is not on disk."
+        return layer, "No features drawn: the recorded public view is not on disk."
     count, unreadable = 0, 0
     for path in files:
         try:
@@ -393,7 +372,7 @@ def _scale_bar(frame: MapFrame) -> str:
 
 def build_map_svg(
     root: Path,
-    record: RunRecord,
+    record: RecordedRun,
     registries: Registries,
     *,
     site_cell_deg: float = 0.05,
@@ -404,16 +383,16 @@ def build_map_svg(
     """
     import shapely
 
-    aoi = registries.aoi.get(record.aoi_id)
+    aoi = registries.aoi.get(_aoi(record))
     frame = MapFrame.around(aoi.geometry.bounds)
     tol = 0.5 / frame.scale
     aoi_d = _path(frame, shapely.simplify(aoi.geometry, tol, preserve_topology=True), closed=True)
     zones = _zone_layer(frame, aoi.geometry, registries, site_cell_deg)
-    feats, sentence = _feature_layer(frame, root, record)
+    feats, sentence = _feature_layer(frame, record)
     lines = [f"{s}." if not s.endswith(".") else s for s in sentence.split(". ") if s]
     band = 8 + 16 * len(lines)
     w, h = frame.width, frame.height + band
-    clip = f"clip-{record.anchor}"
+    clip = f"clip-{_anchor(record)}"
     notes = "".join(
         f'<text class="note" x="{_MARGIN}" y="{18 + 16 * i}">{_e(line)}</text>'
         for i, line in enumerate(lines)
@@ -438,7 +417,7 @@ def build_map_svg(
     ]
     caption = (
         f"{_e(aoi.aoi.name)} ({_e(aoi.aoi_id)}, {_e(aoi.aoi.kind)}). {_e(sentence)}"
-        f"{_e(_geo_counts(record.evidence))} "
+        f"{_e(_geo_counts(record.evidence_doc))} "
         f"Equirectangular drawing, 1 pixel \N{ALMOST EQUAL TO} {frame.metres_per_pixel:,.0f} m; "
         "positions are rounded to whole pixels."
     )
@@ -458,8 +437,8 @@ def _geo_counts(evidence: dict[str, Any]) -> str:
     )
 
 
-def _map_label(record: RunRecord, name: str) -> str:
-    return f"Map of {name} ({record.aoi_id}) on {record.day}"
+def _map_label(record: RecordedRun, name: str) -> str:
+    return f"Map of {name} ({_aoi(record)}) on {_day(record)}"
 
 
 # -- HTML --------------------------------------------------------------------------------
@@ -628,18 +607,18 @@ def _parts_html(parts: list[Part], decision: Decision, evidence: dict[str, Any])
     return out
 
 
-def _facts(record: RunRecord) -> list[str]:
+def _facts(record: RecordedRun) -> list[str]:
     d = record.decision
     rows: list[tuple[str, str]] = [
         ("Run", f"<code>{_e(d.run_id)}</code>"),
         ("Decision", f"<code>{_e(d.decision_id)}</code>"),
         ("Asset", f"<code>{_e(d.asset_key)}</code>"),
-        ("Partition", f"{_e(record.aoi_id or '?')} on {_e(record.day or '?')}"),
+        ("Partition", f"{_e(_aoi(record) or '?')} on {_e(_day(record) or '?')}"),
         ("KFM outcome", f"{_e(d.kfm_outcome)}, lifecycle stage {_e(d.lifecycle_stage)}"),
         ("Evaluated", f"{_e(d.evaluated_at)} by {_e(d.engine)}"),
         ("Policy digest", f"<code>{_e(d.policy_digest)}</code>"),
     ]
-    req = record.request
+    req = _request(record)
     if req is not None:
         if req.get("code_ref"):
             rows.append(("Code reference", f"<code>{_e(req['code_ref'])}</code>"))
@@ -648,16 +627,17 @@ def _facts(record: RunRecord) -> list[str]:
             rows.append(("Inputs", ", ".join(f"<code>{_e(i.get('id'))}</code>" for i in inputs)))
     else:
         rows.append(("Request", "rejected before it could be read as a request"))
-    rows.append(("Record", f"<code>mcp/runs/{_e(record.folder.name)}/</code>"))
+    where = record.folder.as_posix().rpartition(f"/{RUNS}/")[2]
+    rows.append(("Record", f"<code>{RUNS}/{_e(where)}/</code>"))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return [f'<table class="facts"><tbody>{body}</tbody></table>']
 
 
-def _map_section(root: Path, record: RunRecord, registries: Registries | None) -> list[str]:
+def _map_section(root: Path, record: RecordedRun, registries: Registries | None) -> list[str]:
     out = ["<h3>Map of the AOI</h3>"]
     if registries is None:
         return [*out, "<p>No map: the AOI registry could not be loaded.</p>"]
-    if record.request is None or not record.aoi_id:
+    if record.rejected or not _aoi(record):
         return [*out, "<p>No map: the request was rejected, so the partition is unknown.</p>"]
     try:
         svg, legend, caption = build_map_svg(root, record, registries)
@@ -683,7 +663,7 @@ def _map_section(root: Path, record: RunRecord, registries: Registries | None) -
 
 def _run_section(
     root: Path,
-    record: RunRecord,
+    record: RecordedRun,
     registries: Registries | None,
     titles: dict[str, str],
     *,
@@ -691,21 +671,21 @@ def _run_section(
 ) -> list[str]:
     d = record.decision
     h = f"h{heading_level}"
-    title = f"{d.asset_key} \N{EM DASH} {_aoi_name(registries, record.aoi_id)} on {record.day}"
-    if record.request is None:
+    title = f"{d.asset_key} \N{EM DASH} {_aoi_name(registries, _aoi(record))} on {_day(record)}"
+    if record.rejected:
         title = f"{d.asset_key} \N{EM DASH} rejected request"
-    out = [f'<section id="{_e(record.anchor)}">', f"<{h}>{_e(title)}</{h}>"]
+    out = [f'<section id="{_e(_anchor(record))}">', f"<{h}>{_e(title)}</{h}>"]
     out.append(
         f'<div class="banner {d.outcome}"><strong>{_e(outcome_words(d.outcome))}</strong>'
         f"{_e(_BANNER[d.outcome])}</div>"
     )
-    parts = explain_parts(d, record.evidence, titles)
+    parts = explain_parts(d, record.evidence_doc, titles)
     reasons = [p for p in parts if p.key in ("error", "why", "warnings")]
-    out += _parts_html(reasons, d, record.evidence)
+    out += _parts_html(reasons, d, record.evidence_doc)
     out += _map_section(root, record, registries)
-    out += _parts_html([p for p in parts if p not in reasons], d, record.evidence)
+    out += _parts_html([p for p in parts if p not in reasons], d, record.evidence_doc)
     out.append("<h3>Evidence figures</h3>")
-    out += _evidence_table(record.evidence)
+    out += _evidence_table(record.evidence_doc)
     out.append("<h3>Record</h3>")
     out += _facts(record)
     out.append("</section>")
@@ -725,9 +705,9 @@ def _titles(policy_dir: Path) -> dict[str, str]:
     return rule_titles(policy_dir) if policy_dir.is_dir() else {}
 
 
-def render_run_report(root: Path, folder: Path, policy_dir: Path) -> str:
+def render_run_report(root: Path, folder: Path | RecordedRun, policy_dir: Path) -> str:
     """The council report of one run folder, as a self-contained HTML page."""
-    record = load_record(folder)
+    record = load_record(folder if isinstance(folder, Path) else folder.folder)
     registries = _load_registries(root)
     body = [
         "<h1>Council report</h1>",
@@ -738,7 +718,7 @@ def render_run_report(root: Path, folder: Path, policy_dir: Path) -> str:
 
 def render_range_report(
     root: Path,
-    records: Sequence[RunRecord],
+    records: Sequence[RecordedRun],
     policy_dir: Path,
     *,
     first: dt.date,
@@ -769,11 +749,11 @@ def render_range_report(
         reasons = ", ".join(sorted(set(d.reason_codes))) or "\N{EM DASH}"
         obligations = ", ".join(sorted({o.code for o in d.obligations})) or "\N{EM DASH}"
         body.append(
-            f"<tr><td>{_e(r.day)}</td><td>{_e(_aoi_name(registries, r.aoi_id))}</td>"
+            f"<tr><td>{_e(_day(r))}</td><td>{_e(_aoi_name(registries, _aoi(r)))}</td>"
             f"<td><code>{_e(d.asset_key)}</code></td>"
             f'<td><span class="pill {d.outcome}">{_e(d.outcome.upper())}</span></td>'
             f"<td>{_e(reasons)}</td><td>{_e(obligations)}</td><td>{len(d.waived)}</td>"
-            f'<td><a href="#{_e(r.anchor)}"><code>{_e(d.run_id)}</code></a></td></tr>'
+            f'<td><a href="#{_e(_anchor(r))}"><code>{_e(d.run_id)}</code></a></td></tr>'
         )
     body.append("</tbody></table>")
     for r in records:

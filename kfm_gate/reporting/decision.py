@@ -127,10 +127,16 @@ def outcome_words(outcome: str) -> str:
 
 
 def load_run_record(run_dir: Path) -> tuple[Decision, dict[str, Any]]:
-    """The decision and the evidence document of a recorded run."""
-    decision = Decision.model_validate_json((run_dir / "decision.json").read_text("utf-8"))
-    evidence = json.loads((run_dir / "evidence.json").read_text("utf-8"))
-    return decision, evidence
+    """The decision (schema and digest checked) and the evidence document of a recorded run
+    (:class:`kfm_gate.runs.RecordedRun`); InputError when it cannot be read."""
+    from kfm_gate.errors import InputError, RecordError
+    from kfm_gate.runs import RecordedRun
+
+    record = RecordedRun(run_dir)
+    try:
+        return record.decision, record.evidence_doc
+    except RecordError as err:
+        raise InputError(f"run record {run_dir} cannot be read: {err}") from err
 
 
 def explain_header(decision: Decision) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pyshacl
@@ -14,8 +13,8 @@ from kfm_gate.catalog import diff_partitions, lineage_walk, validate_stac
 from kfm_gate.catalog.dcat import build_dcat_graph
 from kfm_gate.catalog.graph import RdfGraphSink
 from kfm_gate.catalog.stac import stac_validator_schema_map, validate_stac_pystac
-from kfm_gate.provenance import record_run
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_draft, sample_record
+from tests.helpers import record_and_publish
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "specs"
 SPECS = SHARED if SHARED.exists() else Path(__file__).resolve().parents[2] / "kfm_gate" / "specs"
@@ -25,11 +24,9 @@ PRECISE = (-95.2361847, 38.9717233)
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> Path:
-    record_run(sample_record("allow", day="2026-11-01"), root=tmp_path, promote=True)
-    record_run(
-        sample_record("allow", aoi="ks-county-20177", day="2026-11-03"), root=tmp_path, promote=True
-    )
-    record_run(sample_record("deny", day="2026-11-02"), root=tmp_path, promote=False)
+    record_and_publish(sample_draft("allow", day="2026-11-01"), tmp_path)
+    record_and_publish(sample_draft("allow", aoi="ks-county-20177", day="2026-11-03"), tmp_path)
+    record_and_publish(sample_draft("deny", day="2026-11-02"), tmp_path)
     return tmp_path
 
 
@@ -87,7 +84,7 @@ def test_item_content(catalog: Path) -> None:
 
 def test_no_precise_geometry_anywhere(tmp_path: Path) -> None:
     record = sample_record("allow")
-    record_run(record, root=tmp_path, promote=True)
+    record_and_publish(sample_draft("allow"), tmp_path)
     needles = [repr(c).encode() for c in PRECISE] + [b"9.2361847", b"8.9717233"]
     for path in (tmp_path / "data").rglob("*"):
         if path.is_file():
@@ -98,11 +95,11 @@ def test_no_precise_geometry_anywhere(tmp_path: Path) -> None:
 
 
 def test_corrected_source_makes_a_new_version(tmp_path: Path) -> None:
-    v1 = sample_record("allow")
-    record_run(v1, root=tmp_path, promote=True)
-    v2 = sample_record("allow", source_sha="sha256:" + "f" * 64)
-    result = record_run(v2, root=tmp_path, promote=True)
-    assert result["stac_version"] == 2
+    v1 = sample_draft("allow")
+    record_and_publish(v1, tmp_path)
+    v2 = sample_draft("allow", source_sha="sha256:" + "f" * 64)
+    result = record_and_publish(v2, tmp_path)
+    assert result.state.item_version == 2
     item_dir = tmp_path / "data/stac/historic_sites/historic_sites-ks-county-20045-2026-11-01"
     new = json.loads((item_dir / "item.json").read_text())
     old = json.loads((item_dir / "v1" / "item.json").read_text())
@@ -115,7 +112,7 @@ def test_corrected_source_makes_a_new_version(tmp_path: Path) -> None:
     assert (item_dir / "v1" / "prov.ttl").exists()
     # re-running version 2 changes nothing
     before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
-    record_run(v2, root=tmp_path, promote=True)
+    record_and_publish(v2, tmp_path)
     after = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
     assert before == after
 
@@ -200,12 +197,8 @@ def test_diff_shows_outcome_rules_and_evidence(catalog: Path) -> None:
 
 def test_rerun_leaves_catalog_dcat_and_graph_identical(catalog: Path) -> None:
     snap = {p: p.read_bytes() for p in (catalog / "data").rglob("*") if p.is_file()}
-    record_run(sample_record("allow", day="2026-11-01"), root=catalog, promote=True)
-    record_run(
-        replace(sample_record("allow", aoi="ks-county-20177", day="2026-11-03")),
-        root=catalog,
-        promote=True,
-    )
+    record_and_publish(sample_draft("allow", day="2026-11-01"), catalog)
+    record_and_publish(sample_draft("allow", aoi="ks-county-20177", day="2026-11-03"), catalog)
     assert snap == {p: p.read_bytes() for p in (catalog / "data").rglob("*") if p.is_file()}
 
 
@@ -213,7 +206,7 @@ def test_commands(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from kfm_gate.catalog.commands import run_diff, run_ledger_verify, run_lineage
 
     assert run_ledger_verify(catalog) == 0
-    assert "OK, 3 entries" in capsys.readouterr().out
+    assert "OK, 5 entries" in capsys.readouterr().out  # 3 decisions, 2 publications
     assert run_lineage(catalog, "historic_sites-ks-county-20045-2026-11-01", as_json=True) == 0
     assert json.loads(capsys.readouterr().out)["sources"]
     assert run_diff(catalog, "ks-county-20045|2026-11-01", "ks-county-20045|2026-11-02") == 0
@@ -222,7 +215,7 @@ def test_commands(catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ledger = catalog / "mcp" / "ledger.jsonl"
     ledger.write_bytes(ledger.read_bytes().replace(b'"deny"', b'"allow"'))
     assert run_ledger_verify(catalog) == 1
-    assert "line 3 (seq 3): edited" in capsys.readouterr().out
+    assert "line 5 (seq 5): edited" in capsys.readouterr().out
 
 
 def test_graph_store_segments_merge_and_compact(
@@ -239,7 +232,7 @@ def test_graph_store_segments_merge_and_compact(
             monkeypatch.setattr(graph_mod, "MAX_SEGMENTS", limit)
         root = tmp_path / name
         for day in days:
-            record_run(sample_record("allow", day=day), root=root, promote=True)
+            record_and_publish(sample_draft("allow", day=day), root)
         roots[name] = root
     fwd, one = RdfGraphSink(roots["seg"]), RdfGraphSink(roots["one"])
     assert one.files() == [one.path]  # max 0 segments: the whole store rewritten every time

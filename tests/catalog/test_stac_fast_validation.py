@@ -26,9 +26,8 @@ import kfm_gate.catalog.schemacode as schemacode
 import kfm_gate.catalog.stac as stac
 from kfm_gate.catalog import validate_stac
 from kfm_gate.errors import RecordError
-from kfm_gate.provenance import record_run
-from kfm_gate.provenance.samples import sample_record
-from tests.helpers import random_place
+from kfm_gate.samples import sample_draft
+from tests.helpers import random_place, record_and_publish
 
 ITEM_URL = stac._CORE["Feature"]
 COLLECTION_URL = stac._CORE["Collection"]
@@ -102,14 +101,10 @@ def _use_code_dir(code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def docs(tmp_path: Path) -> dict[str, Doc]:
     """Real documents: two items, a re-promoted item (version 2) and its archived version 1
     (deprecated, with version links), and their collection."""
-    record_run(sample_record("allow", day="2026-11-01"), root=tmp_path, promote=True)
-    record_run(
-        sample_record("allow", aoi="ks-county-20177", day="2026-11-03"), root=tmp_path, promote=True
-    )
-    record_run(
-        sample_record("allow", day="2026-11-01", source_sha="sha256:" + "b" * 64),
-        root=tmp_path,
-        promote=True,
+    record_and_publish(sample_draft("allow", day="2026-11-01"), tmp_path)
+    record_and_publish(sample_draft("allow", aoi="ks-county-20177", day="2026-11-03"), tmp_path)
+    record_and_publish(
+        sample_draft("allow", day="2026-11-01", source_sha="sha256:" + "b" * 64), tmp_path
     )
     coll_dir = tmp_path / "data" / "stac" / "historic_sites"
     item_dir = coll_dir / "historic_sites-ks-county-20045-2026-11-01"

@@ -384,7 +384,7 @@ def test_decision_records_opa_decision_ids_and_revision(
     assert server.decision_ids[-1] in recorded
     # OPA's ids are provenance: a second evaluation gets new OPA ids, the same decision id
     engine2 = OpaServerEngine(policies, url=server.url, timeout_s=5.0, retries=0)
-    gate2 = build_default_gate(root, as_of=AS_OF, engine=engine2, force=True, record=False)
+    gate2 = build_default_gate(root, as_of=AS_OF, engine=engine2, force=True)
     again = gate2.evaluate(dump(make_request(root)))
     gate2.close()
     assert again.decision.engine_decision_ids != ids

@@ -30,7 +30,7 @@ from kfm_gate.provenance.checkpoint import (
     verify_inclusion,
 )
 from kfm_gate.provenance.ledger import Ledger, entry_from_decision, load_signer
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_record
 
 # -- RFC 6962 reference vectors (certificate-transparency merkle_tree_test; RFC 9162 2.1) --
 LEAVES = [

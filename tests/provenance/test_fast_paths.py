@@ -1,4 +1,4 @@
-"""The shortcuts that keep record_run fast give exactly what the plain ways give."""
+"""The shortcuts that keep recording and publishing fast give exactly what the plain ways give."""
 
 from __future__ import annotations
 
@@ -13,13 +13,20 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 
 from kfm_gate.errors import PathError, RecordError
-from kfm_gate.provenance import Ledger, record_run
+from kfm_gate.journal import Transaction, recover
+from kfm_gate.layout import PUBLISH_LOCK, FaultCheckpoints, Layout
+from kfm_gate.provenance import Ledger
 from kfm_gate.provenance.ledger import entry_from_decision, receipt_bytes
 from kfm_gate.provenance.prov import PREFIXES, build_prov_graph, prov_triples
 from kfm_gate.provenance.rdfwrite import nt_lines, to_jsonld, to_turtle
-from kfm_gate.provenance.samples import sample_record
-from kfm_gate.provenance.staging import LOCK, StagedWrites
-from tests.helpers import assert_recorded_unpublished, random_place
+from kfm_gate.publication import Publisher
+from kfm_gate.samples import sample_draft, sample_record
+from tests.helpers import (
+    assert_recorded_unpublished,
+    random_place,
+    record_and_publish,
+    record_draft,
+)
 
 
 @pytest.mark.parametrize("outcome", ["allow", "deny", "quarantine", "error"])
@@ -105,7 +112,7 @@ def test_validation_shortcuts_report_what_jsonschema_reports(tmp_path: Path) -> 
     import kfm_gate.catalog.stac as stac
 
     for day in ("2026-11-01", "2026-11-02"):
-        record_run(sample_record("allow", day=day), root=tmp_path, promote=True)
+        record_and_publish(sample_draft("allow", day=day), tmp_path)
     docs = [
         json.loads(p.read_text())
         for p in sorted((tmp_path / "data" / "stac").rglob("*.json"))
@@ -145,21 +152,25 @@ def test_staged_writes_refuse_a_link_out_of_the_roots(tmp_path: Path) -> None:
     stac_dir = tmp_path / "data" / "stac"
     stac_dir.mkdir(parents=True)
     (stac_dir / "escape.json").symlink_to(outside / "x.json")
-    staged = StagedWrites(tmp_path)
-    staged.add(stac_dir / "fine.json", b"1")  # the folder is resolved once ...
+    txn = Transaction(Layout(tmp_path))
+    txn.put(stac_dir / "fine.json", b"1")  # the folder is resolved once ...
     with pytest.raises(PathError, match="outside"):
-        staged.add(stac_dir / "escape.json", b"2")  # ... and a link in it still followed
+        txn.put(stac_dir / "escape.json", b"2")  # ... and a link in it still followed
     with pytest.raises(PathError):
-        staged.add(tmp_path / "README.md", b"3")
+        txn.put(tmp_path / "README.md", b"3")
 
 
-def test_aborted_staging_leaves_nothing(tmp_path: Path) -> None:
-    staged = StagedWrites(tmp_path)
-    staged.add(tmp_path / "data" / "stac" / "a.json", b"a")
-    staged.prepare()
-    staged.abort()
+def test_a_transaction_stopped_before_its_commit_point_leaves_nothing(tmp_path: Path) -> None:
+    """Disk full while staging: nothing visible; the next transaction (or recover) empties
+    the staging area."""
+    layout = Layout(tmp_path, checkpoints=FaultCheckpoints("enospc", "commit mcp/.journal.json"))
+    txn = Transaction(layout)
+    txn.put(tmp_path / "data" / "stac" / "a.json", b"a")
+    with pytest.raises(RecordError, match="nothing was written"):
+        txn.commit()
+    recover(Layout(tmp_path))
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
-        LOCK  # the publication lock stays, empty
+        PUBLISH_LOCK  # the publication lock stays, empty
     ]
 
 
@@ -202,18 +213,20 @@ def test_ledger_append_failure_replaces_nothing(
     assert not [p for p in (tmp_path / "mcp").rglob("*.tmp")]
 
 
-def test_publication_failure_after_the_ledger_keeps_records(
+def test_an_invalid_stac_item_publishes_nothing_and_keeps_the_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An invalid STAC item is found before anything is written, yet the run records and the
-    ledger entry are written first, and nothing is published."""
+    """An invalid STAC item is found before anything is written: the run's records and its
+    ledger entry (written by the gate) stay, and nothing is published."""
     import kfm_gate.catalog.stac as stac
 
     monkeypatch.setattr(stac, "validate_stac", lambda doc: ["broken on purpose"])
-    record = sample_record("allow")
+    draft = sample_draft("allow")
+    record_draft(draft, tmp_path)
     with pytest.raises(RecordError, match="broken on purpose"):
-        record_run(record, root=tmp_path, promote=True)
-    assert_recorded_unpublished(tmp_path, record.folder)
+        assert draft.request is not None
+        Publisher(Layout(tmp_path)).publish(draft.request, draft.decision.run_id)
+    assert_recorded_unpublished(tmp_path, sample_record("allow").folder)
     assert not (tmp_path / "data").exists()
 
 
@@ -270,12 +283,15 @@ def test_the_graph_gets_the_dcat_record_of_every_item(
 
     def publish(root: Path) -> bytes:
         for n, day in enumerate(days):
-            record = sample_record("allow", day=day)
+            draft = sample_draft("allow", day=day)
             if n == 2:  # a second licence joins the collection
-                assert record.flags is not None
-                flags = record.flags.model_copy(update={"licenses": ("CC-BY-4.0", "CC0-1.0")})
-                record = dataclasses.replace(record, flags=flags)
-            record_run(record, root=root, promote=True)
+                assert draft.flags is not None
+                flags = draft.flags.model_copy(update={"licenses": ("CC-BY-4.0", "CC0-1.0")})
+                phase1 = {**draft.policy_inputs["obligations"], "flags": flags.to_json_dict()}
+                draft = dataclasses.replace(
+                    draft, flags=flags, policy_inputs={"obligations": phase1}
+                )
+            record_and_publish(draft, root)
         return RdfGraphSink(root).read_bytes()
 
     delta = publish(tmp_path / "delta")

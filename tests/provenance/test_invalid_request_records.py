@@ -21,13 +21,15 @@ from rdflib.namespace import PROV, RDF, RDFS
 from kfm_gate.cli import main
 from kfm_gate.errors import InputError, RecordError
 from kfm_gate.ids import invalid_request_id, run_folder_name
-from kfm_gate.provenance import Ledger, record_run
+from kfm_gate.layout import Layout
+from kfm_gate.provenance import Ledger
 from kfm_gate.provenance.lineage import INVALID_REQUEST_JOB, build_run_events, run_uuid
 from kfm_gate.provenance.prov import KFM_NS, build_prov_graph, prov_documents
 from kfm_gate.provenance.record import RunRecord
-from kfm_gate.provenance.samples import sample_invalid_record, sample_record
 from kfm_gate.provenance.shapes import validate_prov
+from kfm_gate.runs import RunStore
 from kfm_gate.runtime import build_default_gate
+from kfm_gate.samples import sample_invalid_draft, sample_invalid_record, sample_record
 from tests.helpers import dump, make_request, scratch_repo
 from tests.provenance.test_openlineage import _validate_event
 
@@ -73,9 +75,11 @@ CASES = {
 
 
 def _run_dir(root: Path, raw: bytes) -> Path:
-    """The folder the gate gives a rejected request: its run id derives from the digest."""
+    """The folder the gate gives a rejected request, an error: the one attempt of the run
+    whose id derives from the digest of its bytes."""
     rid = invalid_request_id("sha256:" + hashlib.sha256(raw).hexdigest())
-    return root / "mcp" / "runs" / run_folder_name(rid)
+    [attempt] = sorted((root / "mcp" / "runs" / run_folder_name(rid) / "attempts").iterdir())
+    return attempt
 
 
 def _files(base: Path) -> dict[str, bytes]:
@@ -175,17 +179,19 @@ def test_same_invalid_bytes_twice_give_identical_records_and_one_ledger_entry(ro
     assert first.decision.decision_id == second.decision.decision_id
     assert first.run_dir == second.run_dir
     assert before == after  # byte for byte, ledger-entry.json included
-    assert first.recorded["ledger"]["appended"] is True
-    assert second.recorded["ledger"]["appended"] is False
+    assert first.ledger is not None and first.ledger["appended"] is True
+    assert second.ledger is not None and second.ledger["appended"] is False
     ledger = Ledger(root / "mcp" / "ledger.jsonl")
     assert ledger.verify().ok
     assert len(ledger.entries()) == 1
 
-    # on a later day the same bytes get a new decision in the same folder: one more entry
+    # on a later day the same bytes get a new error: another attempt of the run, one more entry
     later = build_default_gate(root, as_of=dt.date(2026, 11, 26)).evaluate(raw)
     assert later.decision.run_id == first.decision.run_id
     assert later.decision.decision_id != first.decision.decision_id
-    assert later.recorded["ledger"]["appended"] is True
+    assert later.run_dir != first.run_dir and later.run_dir.parent == first.run_dir.parent
+    assert _files(first.run_dir) == before  # the earlier attempt is kept as it was
+    assert later.ledger is not None and later.ledger["appended"] is True
     assert ledger.verify().ok
     assert [e["decision_id"] for e in ledger.entries()] == [
         first.decision.decision_id,
@@ -268,15 +274,18 @@ def test_record_without_request_has_no_partition_and_is_never_published(tmp_path
     with pytest.raises(RecordError, match="cannot be published"):
         _ = record.item_id
 
-    result = record_run(record, root=tmp_path, promote=False)
-    run_dir = tmp_path / result["run_dir"]
-    assert sorted(_files(run_dir)) == sorted(RECORDS)
+    store = RunStore(Layout(tmp_path))
+    recorded = store.record(sample_invalid_draft())
+    run_dir = recorded.run.folder
+    assert run_dir.parent.name == "attempts"  # an error is never a run's decision
+    assert sorted(_files(run_dir)) == sorted(
+        [*RECORDS, "request.json", "config.json", "evidence.json", "decision.json", "run.log"]
+    )
     ledger = Ledger(tmp_path / "mcp" / "ledger.jsonl")
     assert ledger.verify().ok
     [entry] = ledger.entries()
     assert entry["partition"] == "|" and entry["asset_key"] == "unknown"
-    with pytest.raises(RecordError, match="only 'allow'"):
-        record_run(record, root=tmp_path, promote=True)
+    assert store.current(record.run_id) is None  # nothing the publisher could promote
     assert not (tmp_path / "data").exists()
 
 

@@ -9,7 +9,7 @@ import pytest
 from kfm_gate.errors import ConfigError
 from kfm_gate.ids import digest
 from kfm_gate.provenance.ledger import Ledger, entry_from_decision
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_record
 
 
 def _fill(ledger: Ledger, n: int = 6) -> None:

@@ -20,7 +20,7 @@ from kfm_gate.provenance.lineage import (
     build_run_events,
     run_uuid,
 )
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_record
 
 SPECS = Path(__file__).resolve().parents[2] / "kfm_gate" / "specs"
 SHARED_OL = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openlineage"

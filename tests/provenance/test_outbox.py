@@ -17,7 +17,6 @@ import pytest
 
 from kfm_gate.cli import main
 from kfm_gate.errors import ConfigError
-from kfm_gate.provenance import record_run
 from kfm_gate.provenance.lineage import HttpLineageSink, build_run_events
 from kfm_gate.provenance.outbox import (
     DEFAULT_RETRY,
@@ -26,7 +25,9 @@ from kfm_gate.provenance.outbox import (
     build_delivery_sinks,
     lineage_config,
 )
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.layout import Layout
+from kfm_gate.runs import RunStore
+from kfm_gate.samples import sample_draft, sample_record
 
 FAST_RETRY = {"total": 1, "connect": 1, "read": 1, "backoff_factor": 0}
 
@@ -215,27 +216,31 @@ def test_the_receiver_comes_from_the_config_or_the_openlineage_environment() -> 
         lineage_config({"openlineage": "http://x"}, environ={})
 
 
-def test_record_run_queues_while_down_and_a_later_run_delivers_both_in_order(
+def test_recording_queues_while_down_and_a_later_run_delivers_both_in_order(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    """The gate's hook: record_run emits through the outbox of its root."""
+    """The gate's hook: RunStore.record emits through the outbox of its root."""
     config = {"openlineage": {"url": receiver.url, "retry": FAST_RETRY, "timeout": 2}}
-    first = sample_record("deny", day="2026-11-01")
+    store = RunStore(Layout(tmp_path))
+    first = sample_draft("deny", day="2026-11-01")
     first = replace(first, config={**first.config, **config})
-    result = record_run(first, root=tmp_path, promote=False)
-    assert any("kept in" in w for w in result["warnings"]), result["warnings"]
-    run_dir = tmp_path / result["run_dir"]
-    assert (run_dir / "openlineage" / "01-START.json").is_file()  # the record is complete
+    result = store.record(first)
+    assert any("kept in" in w for w in result.warnings), result.warnings
+    assert (result.run.folder / "openlineage" / "01-START.json").is_file()  # record complete
     pending = sorted((tmp_path / "mcp/lineage-outbox/pending").iterdir())
     assert len(pending) == 2
     receiver.up()
     # time passes: the backoff after the first failure (1 s) is over
     (tmp_path / "mcp/lineage-outbox/state.json").write_text('{"failures": 1, "retry_after": 0}')
-    second = sample_record("allow", day="2026-11-02")
+    second = sample_draft("allow", day="2026-11-02")
     second = replace(second, config={**second.config, **config})
-    result = record_run(second, root=tmp_path, promote=False)
-    assert result["warnings"] == []
-    assert receiver.received == [*build_run_events(first), *build_run_events(second)]
+    result = store.record(second)
+    assert result.warnings == []
+    expected = [
+        *build_run_events(sample_record("deny", day="2026-11-01")),
+        *build_run_events(sample_record("allow", day="2026-11-02")),
+    ]
+    assert receiver.received == expected
     assert sorted((tmp_path / "mcp/lineage-outbox/pending").iterdir()) == []
 
 
@@ -244,7 +249,7 @@ def test_without_a_receiver_nothing_is_queued(
 ) -> None:
     monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
     assert build_delivery_sinks({}, tmp_path, tmp_path / "run") == []
-    record_run(sample_record("deny"), root=tmp_path, promote=False)
+    RunStore(Layout(tmp_path)).record(sample_draft("deny"))
     assert not (tmp_path / "mcp/lineage-outbox").exists()
 
 

@@ -16,8 +16,8 @@ from rdflib.namespace import PROV
 
 from kfm_gate.models import Evidence, EvidenceSection
 from kfm_gate.provenance.prov import build_prov_graph, prov_documents
-from kfm_gate.provenance.samples import sample_record
 from kfm_gate.provenance.shapes import validate_prov
+from kfm_gate.samples import sample_record
 
 OUTCOMES = ["allow", "deny", "quarantine", "error"]
 
@@ -117,7 +117,7 @@ _SCRIPT = """
 import hashlib, json
 from kfm_gate.provenance.prov import prov_documents
 from kfm_gate.provenance.lineage import build_run_events, event_files
-from kfm_gate.provenance.samples import sample_record
+from kfm_gate.samples import sample_record
 out = {}
 for o in ["allow", "deny", "quarantine", "error"]:
     r = sample_record(o)

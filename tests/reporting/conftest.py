@@ -45,7 +45,7 @@ class Runs:
     candidates: dict[str, Path]
 
     def folder(self, name: str) -> Path:
-        return RunStore(Layout(self.root)).find(self.ids[name])
+        return RunStore(Layout(self.root)).find(self.ids[name]).folder
 
 
 def _candidate(points: list[tuple[float, float]], geoid: str) -> bytes:

@@ -20,6 +20,7 @@ from kfm_gate.reporting.council import (
     render_run_report,
 )
 from kfm_gate.reporting.decision import explain_parts, rule_titles
+from kfm_gate.runs import RecordedRun
 from tests.reporting.conftest import DOUGLAS_SACRED, PII_VALUES, SEDGWICK_POINTS, Runs
 
 _CIRCLE = re.compile(r'<circle class="feature" cx="(-?\d+)" cy="(-?\d+)" r="\d+"/>')
@@ -107,7 +108,7 @@ def test_allow_report_says_why_and_draws_exactly_the_public_view(runs: Runs) -> 
     assert drawn == {frame.project(*f["geometry"]["coordinates"]) for f in published}
     # the sensitive feature is drawn where it was published, not where it is
     raw_px = frame.project(*SEDGWICK_POINTS[0])
-    disp = record.evidence["sections"]["geo"]["data"]["displacement_m"]["min"]
+    disp = record.evidence_doc["sections"]["geo"]["data"]["displacement_m"]["min"]
     assert disp > 0
     nearest = min(math.dist(raw_px, p) for p in drawn)
     assert nearest >= disp / frame.metres_per_pixel - 1.5
@@ -129,7 +130,7 @@ def test_deny_report_gives_the_reasons_in_plain_language(runs: Runs) -> None:
     assert "POLICY_INPUT_INCOMPLETE" in page
     titles = rule_titles(runs.root / "policies")
     record = load_record(runs.folder("deny"))
-    parts = explain_parts(record.decision, record.evidence, titles)
+    parts = explain_parts(record.decision, record.evidence_doc, titles)
     assert [p.key for p in parts][:1] == ["why"]
     for point in parts[0].points:  # every reason of explain, in the page (HTML-escaped)
         assert point.text.replace('"', "&quot;") in page
@@ -162,17 +163,14 @@ def test_map_outlines_zones_and_generalizes_sensitive_sites(runs: Runs) -> None:
         assert re.fullmatch(r"[MLHVZ0-9, \-]+", d), d
     for value in re.findall(r' (?:x|y|cx|cy|r|width|height)="([^"]+)"', svg):
         assert re.fullmatch(r"-?\d+", value), value
+
     # a tribal area is outlined and labelled schematic
-    jackson = load_record(runs.folder("deny"))
-    jackson = type(jackson)(
-        jackson.folder,
-        jackson.decision.model_copy(
-            update={"partition": {"aoi_key": "ks-county-20085", "time_key": "2026-11-03"}}
-        ),
-        jackson.evidence,
-        jackson.request,
-        jackson.config,
-    )
+    class _Jackson(RecordedRun):  # the denied run, drawn as if it were of Jackson County
+        @property
+        def partition(self) -> dict[str, str]:
+            return {"aoi_key": "ks-county-20085", "time_key": "2026-11-03"}
+
+    jackson = _Jackson(runs.folder("deny"))
     svg, legend, _ = build_map_svg(runs.root, jackson, registries)
     assert '<path class="zone"' in svg
     tribal = [item for item in legend if "zone-aiannh-202980r" in item]

@@ -91,16 +91,3 @@ violation contains {
 } if {
 	count(input.request.outputs) == 0
 }
-
-# METADATA
-# title: STAC validity
-# description: When the STAC draft was validated, it must be valid.
-violation contains {
-	"rule": "integrity.stac_invalid",
-	"code": "STAC_INVALID",
-	"msg": sprintf("the STAC item draft is invalid: %d error(s)", [count(input.evidence.stac.errors)]),
-	"severity": "high",
-	"details": {"errors": input.evidence.stac.errors},
-} if {
-	input.evidence.stac.valid == false
-}

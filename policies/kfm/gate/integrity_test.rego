@@ -46,11 +46,6 @@ test_integrity_code_ref_missing if {
 	"integrity.code_ref" in integrity_rules(inp)
 }
 
-test_integrity_stac_invalid if {
-	inp := json.patch(decision_clean_input, [{"op": "add", "path": "/evidence/stac", "value": {"status": "ok", "valid": false, "errors": ["bbox"]}}])
-	"integrity.stac_invalid" in integrity_rules(inp)
-}
-
 test_integrity_clean_has_no_violation if {
 	count(integrity_rules(decision_clean_input)) == 0
 }

@@ -1,11 +1,15 @@
-"""The default gate assembly: the catalog footprint of the published files."""
+"""The footprint the gate records for an allowed public view (what the catalogs publish)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from kfm_gate.runtime import published_geometry
+from kfm_gate.footprint import footprint
+
+
+def published_geometry(paths: list[Path]) -> object:
+    return footprint((p.name, p.read_bytes()) for p in paths)
 
 
 def _collection(path: Path, geometries: list[dict[str, object] | None]) -> Path:

@@ -1,18 +1,21 @@
-"""Sample run records for every outcome: used by the tests, the benchmark and documentation.
+"""Sample runs for every outcome: used by the tests, the benchmarks and documentation.
 
-The records are built from the real models (PromotionRequest, Decision, Evidence) with
-deterministic times; their geometry is a masked (generalized) point, never a precise one.
+:func:`sample_draft` is what the gate would hand to the run store for a decision (request,
+evidence, decision built by :func:`~kfm_gate.models.decision.build_decision`, the masked public
+view of an allow, with its real bytes and checksums); :func:`sample_record` is the provenance
+record of that draft. Ids are the gate's; times are the decision day's; the geometry is a masked
+(generalized) point, never a precise one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from kfm_gate.ids import decision_id, digest, invalid_request_id, run_id, sha256_bytes
+from kfm_gate.footprint import footprint
+from kfm_gate.ids import digest, invalid_request_id, run_id, sha256_bytes
+from kfm_gate.layout import public_rel
 from kfm_gate.models import (
-    KFM_OUTCOME,
-    LIFECYCLE,
-    Decision,
     Evidence,
     EvidenceSection,
     GovernanceFlags,
@@ -21,9 +24,19 @@ from kfm_gate.models import (
     Violation,
     join_flags,
 )
-from kfm_gate.provenance.record import PublicFile, RunRecord
+from kfm_gate.models.decision import build_decision
+from kfm_gate.policy.contract import policy_input
+from kfm_gate.provenance.record import RunRecord
+from kfm_gate.runs import PublicView, PublicViewFile, RunDraft, draft_provenance
 
 POLICY_DIGEST = digest({"policies": "sample"})
+#: the masked public view of an allowed sample: generalized points only
+SAMPLE_GEOJSON = (
+    b'{"features":[{"geometry":{"coordinates":[-95.25,38.9],"type":"Point"},'
+    b'"id":"site-1","properties":{"kfm:privacy_method":"donut_geomask_v1","site_id":"site-1",'
+    b'"site_type":"homestead"},"type":"Feature"}],"type":"FeatureCollection"}\n'
+)
+SAMPLE_CSV = b"site_id,site_type\nsite-1,homestead\n"
 
 
 def sample_flags(*, sacred: bool = False) -> GovernanceFlags:
@@ -158,15 +171,15 @@ def sample_evidence(*, collector_error: bool = False, pii_cells: int = 0) -> Evi
     return Evidence(sections=sections)
 
 
-def sample_record(
+def sample_draft(
     outcome: str = "allow",
     *,
     aoi: str = "ks-county-20045",
     day: str = "2026-11-01",
     source_sha: str = "sha256:" + "a" * 64,
     version: str = "0.1.0",
-) -> RunRecord:
-    """A complete record for ``outcome`` in allow | deny | quarantine | error."""
+) -> RunDraft:
+    """What the gate would record for ``outcome`` in allow | deny | quarantine | error."""
     req = sample_request(aoi=aoi, day=day, source_sha=source_sha)
     ev = sample_evidence(
         collector_error=outcome == "error", pii_cells=3 if outcome == "deny" else 0
@@ -213,72 +226,89 @@ def sample_record(
             rule="geo.redact",
         ),
     )
-    body = {"outcome": outcome, "violations": [v.to_json_dict() for v in violations]}
-    evaluated_at = f"{day}T06:00:01Z"
-    decision = Decision(
-        outcome=outcome,
-        kfm_outcome=KFM_OUTCOME[outcome],
-        lifecycle_stage=LIFECYCLE[outcome],
+    decision = build_decision(
         run_id=rid,
-        decision_id=decision_id(rid, body),
+        outcome=outcome,
         partition={"aoi_key": aoi, "time_key": day},
         asset_key=req.asset_key,
         violations=violations,
         obligations=obligations,
-        reason_codes=tuple(v.code for v in violations)
-        + (("EVIDENCE_UNRESOLVED",) if outcome == "error" else ()),
+        reasons=sorted(
+            {v.code for v in violations}
+            | ({"EVIDENCE_UNRESOLVED"} if outcome == "error" else set())
+        ),
         policy_digest=POLICY_DIGEST,
-        engine="embedded",
-        evaluated_at=evaluated_at,
-        request_digest=digest(req.to_json_dict()),
-        evidence_digest=digest(ev.to_json_dict()),
+        engine="embedded-opa",
+        day=dt.date.fromisoformat(day),
+        request_digest=req.request_digest,
+        evidence_digest=ev.evidence_digest,
         error="SecretsCollector: collector crashed: OSError" if outcome == "error" else None,
     )
-    base = f"data/processed/heritage/historic_sites/{aoi}/{day}/{rid.replace(':', '_')}/public"
-    public: tuple[PublicFile, ...] = ()
+    view: PublicView | None = None
+    data: dict[str, bytes] = {}
     if outcome == "allow":
-        public = (
-            PublicFile(
-                f"{base}/sites.geojson",
-                "sha256:" + "1" * 64,
-                20480,
-                "application/geo+json",
-                "data",
-                req.outputs[0].path,
+        base = public_rel(req, rid)
+        data = {"sites.csv": SAMPLE_CSV, "sites.geojson": SAMPLE_GEOJSON}
+        view = PublicView(
+            files=tuple(
+                PublicViewFile(
+                    name=name,
+                    relpath=f"{base}/{name}",
+                    sha256=sha256_bytes(content),
+                    size=len(content),
+                    media_type=out.media_type,
+                    role=out.role,
+                    source=out.path,
+                )
+                for (name, content), out in zip(
+                    sorted(data.items()), req.outputs[::-1], strict=True
+                )
             ),
-            PublicFile(
-                f"{base}/sites.csv",
-                "sha256:" + "2" * 64,
-                4096,
-                "text/csv",
-                "metadata",
-                req.outputs[1].path,
-            ),
+            footprint=footprint(data.items()),
         )
     flags = join_flags(i.flags for i in req.inputs if i.flags is not None)
-    return RunRecord(
-        request=req,
+    return RunDraft(
         decision=decision,
+        request=req,
+        request_doc=req.to_json_dict(),
+        config={
+            "engine": {"name": "embedded-opa", "revision": POLICY_DIGEST.removeprefix("sha256:")},
+            "policy_digest": POLICY_DIGEST,
+            "run_id": rid,
+            "schema_version": "1",
+            "environment": {"packages": {"kfm-gate": version}},
+        },
         evidence=ev,
-        started_at=f"{day}T06:00:00Z",
-        ended_at=f"{day}T06:00:02Z",
-        version=version,
+        policy_inputs={
+            "obligations": policy_input(req, flags, [], {}, dt.date.fromisoformat(day)),
+        },
+        log=f"run {rid} (sample)\n",
         flags=flags,
-        config={"engine": "embedded", "policy_digest": POLICY_DIGEST},
-        public_files=public,
-        # a generalized point (county-level), the only geometry the catalogs may carry
-        published_geometry={"type": "Point", "coordinates": [-95.25, 38.9]}
-        if outcome == "allow"
-        else None,
-        policy_revision="policies@2026-11-01",
+        public_view=view,
+        public_bytes=data,
     )
 
 
-def sample_invalid_record(
-    raw: bytes = b"{not json", *, day: str = "2026-11-25", version: str = "0.1.0"
+def sample_record(
+    outcome: str = "allow",
+    *,
+    aoi: str = "ks-county-20045",
+    day: str = "2026-11-01",
+    source_sha: str = "sha256:" + "a" * 64,
+    version: str = "0.1.0",
 ) -> RunRecord:
-    """The record of a request that could not be parsed (``request=None``, outcome error),
-    named by the digest of ``raw`` as the gate names it; ``raw`` itself is in no field."""
+    """The provenance record of :func:`sample_draft` (PROV-O, OpenLineage, catalogs)."""
+    return draft_provenance(
+        sample_draft(outcome, aoi=aoi, day=day, source_sha=source_sha, version=version),
+        version=version,
+    )
+
+
+def sample_invalid_draft(
+    raw: bytes = b"{not json", *, day: str = "2026-11-25", version: str = "0.1.0"
+) -> RunDraft:
+    """What the gate records for a request that could not be parsed (``request=None``,
+    outcome error), named by the digest of ``raw``; ``raw`` itself is in no field."""
     request_digest = sha256_bytes(raw)
     rid = invalid_request_id(request_digest)
     error = "request is not JSON: Expecting property name enclosed in double quotes"
@@ -286,29 +316,33 @@ def sample_invalid_record(
         rule="gate.input", code="POLICY_INPUT_INCOMPLETE", msg=error, severity="critical"
     )
     evidence = Evidence()
-    body = {"outcome": "error", "violations": [violation.to_json_dict()], "error": error}
-    decision = Decision(
-        outcome="error",
-        kfm_outcome=KFM_OUTCOME["error"],
-        lifecycle_stage=LIFECYCLE["error"],
+    decision = build_decision(
         run_id=rid,
-        decision_id=decision_id(rid, body),
+        outcome="error",
         partition={},
         asset_key="unknown",
         violations=(violation,),
-        reason_codes=("POLICY_INPUT_INCOMPLETE",),
+        reasons=("POLICY_INPUT_INCOMPLETE",),
         policy_digest="sha256:" + "0" * 64,
         engine="none",
-        evaluated_at=f"{day}T00:00:00Z",
+        day=dt.date.fromisoformat(day),
         request_digest=request_digest,
         evidence_digest=evidence.evidence_digest,
         error=error,
     )
-    return RunRecord(
-        request=None,
+    return RunDraft(
         decision=decision,
+        request=None,
+        request_doc={"invalid": True, "size_bytes": len(raw), "sha256": request_digest},
+        config={"run_id": rid, "schema_version": "1"},
         evidence=evidence,
-        started_at=decision.evaluated_at,
-        ended_at=decision.evaluated_at,
-        version=version,
+        policy_inputs={},
+        log=f"request rejected: {error}\n",
     )
+
+
+def sample_invalid_record(
+    raw: bytes = b"{not json", *, day: str = "2026-11-25", version: str = "0.1.0"
+) -> RunRecord:
+    """The provenance record of :func:`sample_invalid_draft`."""
+    return draft_provenance(sample_invalid_draft(raw, day=day, version=version), version=version)
