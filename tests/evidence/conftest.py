@@ -36,6 +36,7 @@ def build_ctx(
     policy_dir: Path | None = None,
     settings: dict[str, Any] | None = None,
     obligations: Sequence[Obligation] = (),
+    logger: Callable[[str], None] | None = None,
 ) -> GateContext:
     """A context whose outputs (candidate == public copy) are ``files`` written under ``tmp``."""
     views = []
@@ -77,6 +78,7 @@ def build_ctx(
         flags=None,
         obligations=tuple(obligations),
         settings=settings or {},
+        logger=logger,
         policy_dir=policy_dir if policy_dir is not None else REPO / "policies",
     )
 

@@ -85,7 +85,7 @@ def test_a_missing_model_is_a_clear_message(
         PiiCollector(ner=True).collect(ctx)
     # auto: patterns only, said in the evidence and the run log
     lines: list[str] = []
-    ctx = make_ctx({"t.csv": NOTES}, dataset="historic_sites", settings={"_log": lines.append})
+    ctx = make_ctx({"t.csv": NOTES}, dataset="historic_sites", logger=lines.append)
     data = PiiCollector(ner=None).collect(ctx).data
     assert (data["ner"], data["ner_status"], data["ner_model"]) == (False, "not_installed", None)
     assert data["ner_columns"] == ["notes", "recorder_contact"]
