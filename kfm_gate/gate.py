@@ -67,8 +67,6 @@ from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
 from kfm_gate.policy.waivers import load_waivers, waivers_policy_input
 from kfm_gate.runs import RunStore, dumps
 
-#: a request file larger than this is refused before parsing
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: packages whose versions go into config.json
 RECORDED_PACKAGES = (
     "kfm-gate",
@@ -170,30 +168,7 @@ def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> Pr
     """A PromotionRequest from bytes, text, a dict or a request; InputError with one clear line."""
     if isinstance(raw, PromotionRequest):
         return raw
-    doc: Any = raw
-    if isinstance(raw, bytes | str):
-        size = len(raw)
-        if size > MAX_REQUEST_BYTES:
-            raise InputError(
-                f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}: "
-                "requests list files, they do not embed data"
-            )
-        try:
-            doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"request is not JSON: {err}") from err
-    if not isinstance(doc, Mapping):
-        raise InputError("request must be a JSON object (see docs/policy-input.md)")
-    try:
-        return PromotionRequest.model_validate(doc)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        msg = str(first["msg"])
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise InputError(f"request field {where}: {msg}{extra}") from err
+    return PromotionRequest.from_raw(raw)  # bounded: kfm_gate.limits
 
 
 def _guarded(
@@ -814,8 +789,11 @@ class Gate:
         else:
             try:
                 data = json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
-            except (TypeError, ValueError):
-                data = repr(raw).encode("utf-8", "replace")
+            except (TypeError, ValueError, RecursionError):
+                try:
+                    data = repr(raw).encode("utf-8", "replace")
+                except RecursionError:  # nested past the interpreter's limit
+                    data = b"<request nested too deeply to serialize>"
         raw_digest = sha256_bytes(data)
         rid = invalid_request_id(raw_digest)
         code = err.reason_code
