@@ -25,6 +25,7 @@ from kfm_gate.errors import (
 )
 from kfm_gate.gate import build_gate
 from kfm_gate.policy import EmbeddedOpaEngine, load_policy_set
+from kfm_gate.policy.worker import ProcessOpaEngine
 from kfm_gate.policy.bundle_writer import bundle_bytes
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
 from kfm_gate.policy.factory import build_engine
@@ -351,7 +352,8 @@ def test_bad_url_is_config_error(url: str) -> None:
 def test_factory(tmp_path: Path) -> None:
     policies = load_policy_set(scratch_repo_policies())
     embedded = build_engine("embedded", policies=policies)
-    assert isinstance(embedded, EmbeddedOpaEngine)
+    assert isinstance(embedded, ProcessOpaEngine) and embedded.name == "embedded-opa"
+    assert embedded.deadline_s == 10.0
     embedded.close()
     remote = build_engine("opa", policies=policies, opa_url="http://127.0.0.1:1", timeout_s=3)
     assert isinstance(remote, OpaServerEngine) and remote.timeout_s == 3.0
