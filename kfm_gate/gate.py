@@ -49,6 +49,7 @@ from kfm_gate.ids import (
     validate_aoi_key,
 )
 from kfm_gate.layout import PROCESSED, Layout
+from kfm_gate.limits import call_with_deadline
 from kfm_gate.models import (
     KFM_OUTCOME,
     LIFECYCLE,
@@ -561,15 +562,19 @@ class Gate:
         results: dict[str, EvidenceSection] = {}
         self._start_background(ctx, pending)
         try:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                for collector in self.collectors:
-                    if collector.name in pending:
-                        continue
-                    future = pool.submit(collector.collect, ctx)
-                    results[collector.name] = _checked(
-                        collector.name, _guarded(collector.name, future.result, timeout)
-                    )
-                    note(f"evidence {collector.name}: {results[collector.name].status}")
+            for collector in self.collectors:
+                if collector.name in pending:
+                    continue
+                # in a daemon thread: a collector that never returns cannot hold the gate
+                call = functools.partial(
+                    call_with_deadline,
+                    functools.partial(collector.collect, ctx),
+                    what=collector.name,
+                )
+                results[collector.name] = _checked(
+                    collector.name, _guarded(collector.name, call, timeout)
+                )
+                note(f"evidence {collector.name}: {results[collector.name].status}")
             for name in list(pending):
                 remaining = max(0.0, timeout - (time.monotonic() - started))
                 handle = pending[name]

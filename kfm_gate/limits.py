@@ -270,8 +270,8 @@ def _first_line(err: Exception) -> str:
 # -- deadlines -------------------------------------------------------------------------------
 
 
-def call_with_deadline(func: Callable[[], T], seconds: float, what: str) -> T:
-    """``func()``, waiting at most ``seconds`` for it: :class:`TimeoutError` past the deadline.
+def call_with_deadline(func: Callable[[], T], timeout: float, what: str = "call") -> T:
+    """``func()``, waiting at most ``timeout`` seconds: :class:`TimeoutError` past it.
 
     The call runs in a daemon thread, so a call that never returns does not keep the process
     alive or block its exit; it cannot be interrupted, so callers whose work can be killed
@@ -290,8 +290,8 @@ def call_with_deadline(func: Callable[[], T], seconds: float, what: str) -> T:
 
     thread = threading.Thread(target=target, name=f"kfm-deadline:{what}", daemon=True)
     thread.start()
-    if not done.wait(seconds):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
+    if not done.wait(timeout):
+        raise TimeoutError(f"{what} did not finish within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     value: T = box["value"]
