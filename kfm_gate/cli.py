@@ -234,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--opa-url", help="OPA server base URL, e.g. http://127.0.0.1:8181")
     p.add_argument(
-        "--opa-timeout", type=float, default=5.0, help="seconds per OPA call (default 5)"
+        "--opa-timeout",
+        type=float,
+        help="seconds for each whole OPA server call, every read included (default 5)",
     )
 
     policy = add("policy", lambda a: EXIT_USAGE, "check, test and digest the Rego policy set")

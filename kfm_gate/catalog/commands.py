@@ -25,6 +25,9 @@ def run_ledger_verify(
     from kfm_gate.provenance.ledger import Ledger
 
     out = out or sys.stdout
+    if ledger_path is not None and not ledger_path.is_file():  # a named ledger must exist
+        print(f"kfm-gate ledger verify: ledger file {ledger_path} does not exist", file=sys.stderr)
+        return 2
     try:
         ledger = Ledger(ledger_path or root / "mcp" / "ledger.jsonl", repo_root=root)
         report = ledger.verify(require_signatures=require_signatures)
