@@ -1,7 +1,8 @@
 """``kfm-gate``: parse, call the library, render, exit.
 
 Exit codes come from the result: 0 allow / pass, 1 deny / quarantine / error / fail,
-2 the command itself could not run (bad arguments, unreadable files).
+2 the command itself could not run (bad arguments, unreadable files). No traceback reaches a
+user: any failure is one line saying what failed and the fix (``--debug`` shows the stack).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.errors import KfmGateError
+from kfm_gate.errors import ConfigError, KfmGateError, describe_failure
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -163,10 +164,20 @@ def cmd_ci(args: argparse.Namespace) -> int:
     report = run_audit(_root(args), only=args.check or None)
     text = renderer.render(report)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_output(Path(args.out), text)
     else:
         sys.stdout.write(text)
     return report.exit_code
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's ``--out`` file whole or not at all (temporary file, then rename):
+    its folder must exist; a full disk or an unwritable folder leaves no partial file."""
+    from kfm_gate.layout import atomic_write
+
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist; create it")
+    atomic_write(path, text.encode("utf-8"))
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
@@ -209,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
         "FAIR+CARE policies in Rego (OPA), provenance.",
     )
     parser.add_argument("--root", default=".", help="repository root (default: .)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the stack trace when a command fails"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -328,11 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except KfmGateError as err:
-        print(f"kfm-gate: {err}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("kfm-gate: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # every failure: one line and exit 2, the stack with --debug
+        if args.debug:
+            raise
+        print(f"kfm-gate: {describe_failure(err)}", file=sys.stderr)
         return EXIT_USAGE
 
 

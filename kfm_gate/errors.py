@@ -142,8 +142,18 @@ def describe_failure(err: BaseException) -> str:
     A kfm-gate error already says both; an operating-system error names the path and the
     cause; anything else is named by its type (``--debug`` shows the stack).
     """
+    from pydantic import ValidationError
+
     if isinstance(err, KfmGateError):
         return str(err)
+    if isinstance(err, ValidationError):
+        problems = err.errors(include_url=False)
+        where = ".".join(str(p) for p in problems[0]["loc"]) or "(document)"
+        first = f"{where}: {problems[0]['msg']}"
+        return (
+            f"a {err.title} document does not validate ({len(problems)} problem(s); first: "
+            f"{first}); the file may be truncated or edited"
+        )
     if isinstance(err, RecursionError):
         return (
             "the input is nested too deeply to be read; flatten it (requests allow "

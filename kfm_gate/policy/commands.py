@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kfm_gate.cli import day_argument
+from kfm_gate.cli import day_argument, write_output
 from kfm_gate.errors import ConfigError, KfmGateError
 
 EXIT_OK, EXIT_FAIL = 0, 1
@@ -34,9 +34,7 @@ def _root(args: argparse.Namespace) -> Path:
 
 def _emit(text: str, out: str | None) -> None:
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_output(Path(out), text)  # whole or not at all
     else:
         sys.stdout.write(text)
 
