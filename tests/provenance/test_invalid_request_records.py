@@ -67,7 +67,7 @@ def _bad_partition_key(root: Path) -> bytes:
 
 CASES = {
     "not-json": (_not_json, "not JSON", "POLICY_INPUT_INCOMPLETE"),
-    "missing-fields": (_missing_fields, "Field required", "POLICY_INPUT_INCOMPLETE"),
+    "missing-fields": (_missing_fields, "is required", "POLICY_INPUT_INCOMPLETE"),
     "bad-partition-key": (_bad_partition_key, "aoi_key", "PARTITION_KEY_INVALID"),
 }
 
