@@ -69,9 +69,10 @@ def _compile_error(err: Exception) -> PolicyCompileError:
     message = getattr(err, "message", str(err))
     found = _LOCATION.search(message)
     location = found.group("loc") if found else None
+    lines = "; ".join(line.strip() for line in message.strip().splitlines() if line.strip())
     return PolicyCompileError(
-        f"policy does not compile: {message.strip()}\n"
-        "fix the Rego (v1 syntax: 'if' before rule bodies, 'contains' for partial sets)",
+        f"policy does not compile: {lines}; fix the Rego (v1 syntax: 'if' before rule "
+        "bodies, 'contains' for partial sets)",
         location=location,
     )
 

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,10 +37,11 @@ from kfm_gate.errors import (
 )
 from kfm_gate.limits import LIMITS
 from kfm_gate.policy.bundle import PolicySet
-from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicySetBacked
+from kfm_gate.policy.engine import PolicySetBacked
 
-#: seconds a child may take to start and compile the policy set
-STARTUP_DEADLINE_S = 120.0
+#: seconds a child may take to start and compile the policy set (the queries themselves are
+#: compiled on their first evaluation, within its deadline)
+STARTUP_DEADLINE_S = 60.0
 #: largest answer line accepted from the child
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
@@ -52,7 +52,8 @@ class ProcessOpaEngine(PolicySetBacked):
 
     The policy set is compiled when the engine is built (PolicyCompileError with file:line on
     bad Rego), like :class:`~kfm_gate.policy.engine.EmbeddedOpaEngine`, whose semantics it
-    has: it runs one in the child. Evaluations are serialized; waiting for the engine counts
+    has: it runs one in the child. Each query is compiled on its first evaluation, within
+    that evaluation's deadline. Evaluations are serialized; waiting for the engine counts
     against the deadline of the call.
     """
 
@@ -63,13 +64,11 @@ class ProcessOpaEngine(PolicySetBacked):
         policies: PolicySet,
         *,
         deadline_s: float = LIMITS.policy_eval_s,
-        prepare: Sequence[str] = (OBLIGATIONS_PATH, DECISION_PATH),
     ) -> None:
         if not deadline_s > 0:
             raise ValueError(f"deadline_s must be positive, got {deadline_s!r}")
         self._policies = policies
         self.deadline_s = float(deadline_s)
-        self._prepare = tuple(prepare)
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
@@ -144,7 +143,6 @@ class ProcessOpaEngine(PolicySetBacked):
         setup = {
             "modules": dict(self._policies.modules),
             "data": self._policies.data,
-            "prepare": list(self._prepare),
         }
         answer = self._exchange(
             json.dumps(setup).encode("utf-8") + b"\n",
@@ -247,7 +245,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         root=Path(), modules=setup["modules"], tests={}, data=setup["data"], digest=""
     )
     try:
-        engine = EmbeddedOpaEngine(policies, prepare=tuple(setup["prepare"]))
+        # compile only: preparing a document would evaluate it, without the deadline of an
+        # evaluation (a rule that does not depend on the input runs then)
+        engine = EmbeddedOpaEngine(policies)
     except PolicyCompileError as err:
         send({"compile_error": {"message": str(err), "location": err.location}})
         return
