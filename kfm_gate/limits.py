@@ -258,6 +258,8 @@ def load_yaml(raw: bytes | str, what: str, *, limits: Limits = LIMITS) -> Any:
         ) from err
     except yaml.YAMLError as err:
         raise InputError(f"{what} is not valid YAML: {_first_line(err)}") from err
+    except (ValueError, TypeError, OverflowError) as err:  # a scalar YAML cannot build
+        raise InputError(f"{what}: a value cannot be read: {_first_line(err)}") from err
     check_document(doc, what, limits=limits)
     return doc
 
