@@ -121,6 +121,7 @@ class ProcessOpaEngine(PolicySetBacked):
         )
 
     def _start(self) -> None:
+        self._stop()  # a child that died: its pipes are closed, it is reaped
         package_parent = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
