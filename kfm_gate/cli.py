@@ -64,7 +64,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     finally:
         gate.close()
     _print_decision(run.decision, run.run_dir, run.reused, args.format)
-    return run.exit_code
+    # an invalid request (wrong type, over a limit) is recorded, but could not be gated: exit 2
+    return EXIT_USAGE if run.request is None else run.exit_code
 
 
 def _print_decision(decision: Any, run_dir: Path, reused: bool, fmt: str) -> None:

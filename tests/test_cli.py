@@ -42,12 +42,13 @@ def test_evaluate_deny_and_quarantine_exit_1(
     assert capsys.readouterr().out.startswith("QUARANTINE")
 
 
-def test_evaluate_malformed_request_is_error_exit_1(
+def test_evaluate_malformed_request_is_error_exit_2(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Recorded as outcome error, and the command could not gate it: exit 2 (issue #12)."""
     req = root / "req.json"
     req.write_text("{not json")
-    assert main(["--root", str(root), "evaluate", str(req)]) == 1
+    assert main(["--root", str(root), "evaluate", str(req)]) == 2
     out = capsys.readouterr().out
     assert out.startswith("ERROR")
 
@@ -173,7 +174,7 @@ def test_a_deep_request_file_is_an_error_not_a_traceback(
     req = root / "deep.json"
     req.write_text("[" * 100_000)
     code = main(["--root", str(root), "evaluate", str(req), "--format", "json"])
-    assert code == 1
+    assert code == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["outcome"] == "error" and "limit depth" in doc["error"]
 

@@ -181,6 +181,8 @@ def cli(root: Path, *args: str) -> FaultResult:
     if code == 1 and '"outcome": "error"' in out.getvalue():
         outcome = "error"
         text = json.loads(out.getvalue())["error"] or text
+    if code == 2 and not text:  # an invalid request: recorded, its error on stdout
+        text = out.getvalue().strip().splitlines()[0] if out.getvalue().strip() else ""
     return FaultResult(outcome, text, published(root) + leftovers(root))
 
 
