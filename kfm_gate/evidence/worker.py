@@ -27,10 +27,10 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
 from kfm_gate.errors import CollectorError, ConfigError
+from kfm_gate.process import start_module
 
 #: environment switch: ``off`` runs quality suites in the gate's own process, ``on`` (the
 #: default when unset) in the worker; any other value is an error, never a default
@@ -82,20 +82,8 @@ class QualityWorker:
             _discard(proc, grace_s=5.0)
 
     def _start(self) -> subprocess.Popen[bytes]:
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
         try:
-            return subprocess.Popen(
-                [sys.executable, "-m", "kfm_gate.evidence.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
+            return start_module("kfm_gate.evidence.worker")
         except OSError as err:
             raise CollectorError(
                 f"quality: the worker process could not start ({err}); "

@@ -38,6 +38,7 @@ from kfm_gate.errors import (
 from kfm_gate.limits import LIMITS
 from kfm_gate.policy.bundle import PolicySet
 from kfm_gate.policy.engine import PolicySetBacked
+from kfm_gate.process import start_module
 
 #: seconds a child may take to start and compile the policy set (the queries themselves are
 #: compiled on their first evaluation, within its deadline)
@@ -122,20 +123,8 @@ class ProcessOpaEngine(PolicySetBacked):
 
     def _start(self) -> None:
         self._stop()  # a child that died: its pipes are closed, it is reaped
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kfm_gate.policy.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
+            proc = start_module("kfm_gate.policy.worker")
         except OSError as err:
             raise PolicyEngineUnavailableError(
                 f"the policy engine process could not start ({err.strerror or err})"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,7 @@ import numpy as np
 import pytest
 import shapely
 
-from kfm_gate.context import GateContext, ViewFile
 from kfm_gate.errors import InputError
-from kfm_gate.geo.context import build_geo_context
 from kfm_gate.geo.coordinates import (
     Transform,
     check_properties,
@@ -29,21 +26,11 @@ from kfm_gate.geo.coordinates import (
     mask_properties,
     read_csv_points,
 )
-from kfm_gate.geo.features import read_request_features
-from kfm_gate.geo.masking import MaskingEngine, distance_m
+from kfm_gate.geo.masking import distance_m
 from kfm_gate.geo.registry import Registries
 from kfm_gate.geo.verification import GeoVerificationCollector
-from kfm_gate.models import (
-    GovernanceFlags,
-    InputRef,
-    Obligation,
-    OutputRef,
-    Partition,
-    PromotionRequest,
-    join_flags,
-)
-from tests.geo.conftest import TEST_KEY, feature_collection, write_json
-from tests.geo.test_verification import AOI, ZONE, _policy_engine
+from tests.geo.conftest import feature_collection, write_json
+from tests.geo.test_verification import AOI, ZONE, run_geo
 
 # -- the transform ----------------------------------------------------------------------------
 
@@ -147,60 +134,7 @@ def _sites(registries: Registries, n: int = 12) -> list[tuple[float, float]]:
 def _gate_geo(
     tmp_path: Path, registries: Registries, rel: str, content: str, media: str
 ) -> dict[str, Any]:
-    candidate = tmp_path / rel
-    candidate.parent.mkdir(parents=True, exist_ok=True)
-    candidate.write_text(content, encoding="utf-8")
-    public = tmp_path / "mcp/runs/run1/staging" / rel
-    public.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(candidate, public)
-    flags = GovernanceFlags(classification="public", sensitivity="public", licenses=("CC-BY-4.0",))
-    request = PromotionRequest(
-        asset_key="kfm/sites/public",
-        pipeline="sites",
-        dataset="sites",
-        partition=Partition(aoi_key=AOI, time_key="2026-11-01"),
-        code_ref="0123abc",
-        inputs=(InputRef(id="src-sites", sha256="sha256:" + "0" * 64, flags=flags),),
-        outputs=(OutputRef(path=rel, media_type=media),),
-    )
-    vf = ViewFile(relpath=rel, candidate=candidate, public=public, media_type=media, role="data")
-    fs = read_request_features([(vf.relpath, vf.candidate, vf.media_type)])
-    geo, zone_flags = build_geo_context(request, fs, registries)
-    joined = join_flags([flags.with_origin("input:src-sites"), *zone_flags])
-    engine = _policy_engine()
-    base = {
-        "request": request.to_json_dict(),
-        "flags": joined.to_json_dict(),
-        "flags_missing": [],
-        "geo": geo,
-        "today": "2026-11-25",
-    }
-    raw = engine.eval_query("x = data.kfm.gate.obligation", base)[0]["x"]
-    obligations = tuple(Obligation(**o) for o in sorted(raw, key=json.dumps))
-    ctx = GateContext(
-        request=request,
-        root=tmp_path,
-        run_id="run:kfm-gate:test",
-        files=(vf,),
-        flags=joined,
-        geo=geo,
-        obligations=obligations,
-    )
-    report = MaskingEngine(registries, key_source=lambda: TEST_KEY).apply(ctx, obligations)
-    section = GeoVerificationCollector(registries).collect(ctx)
-    evidence = {"geo": {"status": section.status, **section.data}}
-    phase2 = {**base, "obligations": [o.to_json_dict() for o in obligations], "evidence": evidence}
-    violations = engine.eval_query("x = data.kfm.gate.violation", phase2)[0]["x"]
-    return {
-        "geo": geo,
-        "report": report,
-        "section": section,
-        "violations": violations,
-        "public": public,
-        "ctx": ctx,
-        "engine": engine,
-        "phase2": phase2,
-    }
+    return run_geo(tmp_path, registries, content=content.encode("utf-8"), rel=rel, media=media)
 
 
 def _geojson_sites(sites: list[tuple[float, float]], **extra: Any) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import io
 import json
 import os
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from tests.helpers import REPO, dump, make_request, public_flags, sha
+from tests.helpers import REPO, dump, make_request, public_flags, scratch_repo, sha
 
 AS_OF = dt.date(2026, 11, 3)
 ZONE_AOI = "ks-county-20085"  # Jackson County: holds the schematic Prairie Band Potawatomi area
@@ -108,15 +109,6 @@ def _environment() -> Iterator[None]:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def repo(folder: Path) -> Path:
-    """A scratch repository: the project's policies and registries."""
-    root = folder / "repo"
-    root.mkdir()
-    shutil.copytree(REPO / "policies", root / "policies")
-    shutil.copytree(REPO / "data" / "aoi", root / "data" / "aoi")
-    return root
 
 
 def published(root: Path) -> list[str]:
@@ -234,7 +226,7 @@ class _Raising:
 
 @fault("engine-raises")
 def _engine_raises(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(root, evaluate(light_gate(root, engine=_Raising()), make_request(root)))
 
 
@@ -244,7 +236,7 @@ def _engine_garbage(folder: Path) -> FaultResult:
         def evaluate(self, path: str, input_doc: dict[str, Any]) -> Any:
             return "allow"
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(root, evaluate(light_gate(root, engine=Garbage()), make_request(root)))
 
 
@@ -260,7 +252,7 @@ def _engine_deadline(folder: Path) -> FaultResult:
     from kfm_gate.policy.bundle import load_policy_set
     from kfm_gate.policy.worker import ProcessOpaEngine
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     decision = root / "policies/kfm/gate/decision.rego"
     text = decision.read_text().replace('"outcome": outcome,', '"outcome": outcome, "slow": slow,')
     decision.write_text(text)
@@ -276,7 +268,7 @@ def _engine_deadline(folder: Path) -> FaultResult:
 
 @fault("policy-does-not-compile")
 def _policy_compile(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "policies/kfm/gate/broken.rego").write_text(
         "package kfm.gate\n\ndeny[msg] {\n  msg := 1\n}\n"
     )
@@ -285,7 +277,7 @@ def _policy_compile(folder: Path) -> FaultResult:
 
 @fault("policy-data-section-missing")
 def _policy_section(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "policies/data/geo.json").unlink()
     return gate_result(root, evaluate(light_gate(root), make_request(root)))
 
@@ -312,7 +304,7 @@ def _opa_down(folder: Path) -> FaultResult:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(
         root, evaluate(_server_gate(root, f"http://127.0.0.1:{port}"), make_request(root))
     )
@@ -330,7 +322,7 @@ def _stub(**faults: Any) -> Iterator[Any]:
 
 @fault("opa-server-hangs")
 def _opa_hangs(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     with _stub(delay_s=30.0) as server:
         result = gate_result(
             root, evaluate(_server_gate(root, server.url, timeout_s=0.5), make_request(root))
@@ -340,7 +332,7 @@ def _opa_hangs(folder: Path) -> FaultResult:
 
 @fault("opa-server-trickles")
 def _opa_trickles(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     with _stub(trickle_s=0.05) as server:  # every read gets a byte well within the timeout
         result = gate_result(
             root, evaluate(_server_gate(root, server.url, timeout_s=1.0), make_request(root))
@@ -350,14 +342,14 @@ def _opa_trickles(folder: Path) -> FaultResult:
 
 @fault("opa-server-answers-garbage")
 def _opa_garbage(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     with _stub(garbage=True) as server:
         return gate_result(root, evaluate(_server_gate(root, server.url), make_request(root)))
 
 
 @fault("opa-server-http-500")
 def _opa_500(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     with _stub(fail_status=500) as server:
         return gate_result(root, evaluate(_server_gate(root, server.url), make_request(root)))
 
@@ -366,7 +358,7 @@ def _opa_500(folder: Path) -> FaultResult:
 def _opa_allow_everything(folder: Path) -> FaultResult:
     from tests.policy.opa_stub import AllowEverythingServer
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = make_request(root, flags=public_flags(classification="unknown"))  # would deny
     with AllowEverythingServer() as server:
         return gate_result(root, evaluate(_server_gate(root, server.url), doc))
@@ -378,7 +370,7 @@ def _opa_other_bundle(folder: Path) -> FaultResult:
     from kfm_gate.policy.bundle_writer import bundle_bytes
     from tests.policy.opa_stub import running_opa_stub
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     other = folder / "other"
     shutil.copytree(root / "policies", other)
     (other / "data/gate.json").write_text(
@@ -404,7 +396,7 @@ class _Hanging:
 def _collector_hangs(folder: Path) -> FaultResult:
     from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     gate = light_gate(root, collectors=[ChecksumCollector(), PlacementCollector(), _Hanging()])
     gate.settings = type(gate.settings)(**{**gate.settings.__dict__, "collector_timeout_s": 0.5})
     start = time.monotonic()
@@ -422,7 +414,7 @@ def _collector_raises(folder: Path) -> FaultResult:
         def collect(self, ctx: Any) -> Any:
             raise KeyError("lost")
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(root, evaluate(light_gate(root, collectors=[Raising()]), make_request(root)))
 
 
@@ -434,7 +426,7 @@ def _collector_garbage(folder: Path) -> FaultResult:
         def collect(self, ctx: Any) -> Any:
             return {"status": "ok"}
 
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(root, evaluate(light_gate(root, collectors=[Garbage()]), make_request(root)))
 
 
@@ -443,14 +435,14 @@ def _collector_garbage(folder: Path) -> FaultResult:
 
 @fault("quality-suite-corrupt")
 def _suite_corrupt(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "policies/quality/historic_sites.json").write_text('{"name": "historic_sites", ')
     return gate_result(root, evaluate(default_gate(root), make_request(root)))
 
 
 @fault("quality-suite-missing")
 def _suite_missing(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "policies/quality/historic_sites.json").unlink()
     return gate_result(root, evaluate(default_gate(root), make_request(root)))
 
@@ -458,7 +450,7 @@ def _suite_missing(folder: Path) -> FaultResult:
 @fault("aoi-registry-missing")
 def _registry_missing(folder: Path) -> FaultResult:
     """A repository without data/aoi used to skip every geo check and allow an in-zone site."""
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = zone_request(root)
     shutil.rmtree(root / "data/aoi")
     return gate_result(root, evaluate(default_gate(root), doc))
@@ -466,7 +458,7 @@ def _registry_missing(folder: Path) -> FaultResult:
 
 @fault("aoi-registry-corrupt")
 def _registry_corrupt(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "data/aoi/aoi_registry.geojson").write_text('{"type": "FeatureCollection", "feat')
     (root / "req.json").write_bytes(dump(make_request(root)))
     return cli(root, "evaluate", str(root / "req.json"), "--as-of", AS_OF.isoformat())
@@ -474,7 +466,7 @@ def _registry_corrupt(folder: Path) -> FaultResult:
 
 @fault("zone-registry-flag-as-string")
 def _zone_string_flag(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     path = root / "data/aoi/zone_registry.geojson"
     doc = json.loads(path.read_text())
     doc["features"][0]["properties"]["indigenous_rights_flag"] = "false"
@@ -495,14 +487,14 @@ _WAIVER = (
 
 @fault("waiver-file-corrupt")
 def _waiver_corrupt(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     _waiver(root, "id: [unclosed\n")
     return gate_result(root, evaluate(light_gate(root), make_request(root)))
 
 
 @fault("waiver-blank-approver")
 def _waiver_blank(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     _waiver(
         root, _WAIVER.format(rule="integrity.code_ref", reason="legacy survey data", approver="--")
     )
@@ -512,7 +504,7 @@ def _waiver_blank(folder: Path) -> FaultResult:
 @fault("waiver-wildcard-on-a-non-waivable-rule")
 def _waiver_wildcard(folder: Path) -> FaultResult:
     """asset '*' waiving flags.unknown used to allow a partition whose flags were unknown."""
-    root = repo(folder)
+    root = scratch_repo(folder)
     _waiver(
         root,
         _WAIVER.format(
@@ -525,7 +517,7 @@ def _waiver_wildcard(folder: Path) -> FaultResult:
 
 @fault("waiver-approver-not-on-the-roster")
 def _waiver_roster(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     _waiver(
         root,
         _WAIVER.format(rule="integrity.code_ref", reason="legacy survey data", approver="someone"),
@@ -535,7 +527,7 @@ def _waiver_roster(folder: Path) -> FaultResult:
 
 @fault("waiver-unknown-rule")
 def _waiver_unknown(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     _waiver(
         root,
         _WAIVER.format(
@@ -569,40 +561,27 @@ def _manifest_yes(folder: Path) -> FaultResult:
 
 
 def _flags_case(folder: Path, **flags: Any) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     return gate_result(
         root, evaluate(light_gate(root), make_request(root, flags=public_flags(**flags)))
     )
 
 
-@fault("flag-false-as-string")
-def _flag_string(folder: Path) -> FaultResult:
-    return _flags_case(folder, indigenous_rights_flag="false")
-
-
-@fault("flag-no-as-string")
-def _flag_no(folder: Path) -> FaultResult:
-    return _flags_case(folder, indigenous_rights_flag="no")
-
-
-@fault("flag-zero-as-number")
-def _flag_zero(folder: Path) -> FaultResult:
-    return _flags_case(folder, indigenous_rights_flag=0)
-
-
-@fault("classification-not-exact")
-def _classification_case(folder: Path) -> FaultResult:
-    return _flags_case(folder, classification="Public")
-
-
-@fault("embargo-as-a-number")
-def _embargo_number(folder: Path) -> FaultResult:
-    return _flags_case(folder, embargo_until=0)
+#: wrong-typed governance values: each was read as a valid value on 584f44a
+_WRONG_FLAGS: dict[str, dict[str, Any]] = {
+    "flag-false-as-string": {"indigenous_rights_flag": "false"},
+    "flag-no-as-string": {"indigenous_rights_flag": "no"},
+    "flag-zero-as-number": {"indigenous_rights_flag": 0},
+    "classification-not-exact": {"classification": "Public"},
+    "embargo-as-a-number": {"embargo_until": 0},
+}
+for _name, _flags in _WRONG_FLAGS.items():
+    fault(_name)(functools.partial(_flags_case, **_flags))
 
 
 @fault("request-nested-too-deep")
 def _deep(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     raw = dump(make_request(root)).replace(
         b'"params": {', b'"params": {"deep": ' + b"[" * 5000 + b"]" * 5000 + b", ", 1
     )
@@ -611,7 +590,7 @@ def _deep(folder: Path) -> FaultResult:
 
 @fault("request-too-many-elements")
 def _many(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = make_request(root)
     doc["params"]["cells"] = [0] * 100_000  # 200 kB, under request_bytes: the elements limit
     return gate_result(root, evaluate(light_gate(root), dump(doc)))
@@ -620,7 +599,7 @@ def _many(folder: Path) -> FaultResult:
 @fault("request-million-element-array")
 def _million(folder: Path) -> FaultResult:
     """A 1,000,000-element array in params peaked at 1.2 GB on 584f44a."""
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = make_request(root)
     doc["params"]["cells"] = [0] * 1_000_000  # 2 MB: refused before parsing (request_bytes)
     return gate_result(root, evaluate(light_gate(root), dump(doc)))
@@ -628,7 +607,7 @@ def _million(folder: Path) -> FaultResult:
 
 @fault("request-too-many-bytes")
 def _big(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = make_request(root)
     doc["params"]["blob"] = "x" * (2 * 1024 * 1024)
     return gate_result(root, evaluate(light_gate(root), dump(doc)))
@@ -636,7 +615,7 @@ def _big(folder: Path) -> FaultResult:
 
 @fault("request-many-elements-as-a-dict")
 def _many_dict(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = make_request(root)
     doc["params"]["cells"] = list(range(100_000))
     gate = light_gate(root)
@@ -651,7 +630,7 @@ def _many_dict(folder: Path) -> FaultResult:
 
 @fault("mask-key-file-named-but-missing")
 def _key_missing(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = zone_request(root)
     os.environ.pop("KFM_MASK_KEY")
     os.environ["KFM_MASK_KEY_FILE"] = str(folder / "nonexistent" / "mask.key")
@@ -663,33 +642,35 @@ def _key_missing(folder: Path) -> FaultResult:
 
 @fault("quality-worker-switch-wrong")
 def _worker_switch(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     os.environ["KFM_QUALITY_WORKER"] = "of"
     return gate_result(root, evaluate(default_gate(root), make_request(root)))
 
 
 @fault("opa-url-with-the-embedded-engine")
 def _opa_url_embedded(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "req.json").write_bytes(dump(make_request(root)))
     return cli(root, "evaluate", str(root / "req.json"), "--opa-url", "http://127.0.0.1:8181")
 
 
 @fault("policies-folder-named-but-missing")
 def _policies_missing(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "req.json").write_bytes(dump(make_request(root)))
     return cli(root, "evaluate", str(root / "req.json"), "--policies", str(folder / "nope"))
 
 
 @fault("ledger-named-but-missing")
 def _ledger_missing(folder: Path) -> FaultResult:
-    return cli(repo(folder), "ledger", "verify", "--ledger", str(folder / "nonexistent.jsonl"))
+    return cli(
+        scratch_repo(folder), "ledger", "verify", "--ledger", str(folder / "nonexistent.jsonl")
+    )
 
 
 @fault("ledger-empty-but-its-head-records-entries")
 def _ledger_empty(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "mcp").mkdir()
     (root / "mcp/ledger.jsonl").write_text("")
     (root / "mcp/ledger.head.json").write_text('{"count": 3, "hash": "sha256:' + "a" * 64 + '"}\n')
@@ -714,7 +695,7 @@ def _disk_full() -> Any:
 
 @fault("disk-full-while-recording")
 def _enospc_record(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "req.json").write_bytes(dump(make_request(root)))
     with _disk_full():
         return cli(root, "evaluate", str(root / "req.json"), "--as-of", AS_OF.isoformat())
@@ -722,7 +703,7 @@ def _enospc_record(folder: Path) -> FaultResult:
 
 @fault("disk-full-while-masking")
 def _enospc_masking(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     doc = zone_request(root)
     real_replace = Path.replace
 
@@ -737,7 +718,7 @@ def _enospc_masking(folder: Path) -> FaultResult:
 
 @fault("runs-folder-unwritable")
 def _eacces(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "req.json").write_bytes(dump(make_request(root)))
     real_mkdir = Path.mkdir
 
@@ -752,7 +733,7 @@ def _eacces(folder: Path) -> FaultResult:
 
 @fault("runs-folder-is-a-file")
 def _runs_file(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     (root / "mcp").mkdir()
     (root / "mcp/runs").write_text("not a folder")
     (root / "req.json").write_bytes(dump(make_request(root)))
@@ -761,7 +742,7 @@ def _runs_file(folder: Path) -> FaultResult:
 
 @fault("report-out-in-a-missing-folder")
 def _ci_out(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     result = cli(
         root,
         "ci",
@@ -779,7 +760,7 @@ def _ci_out(folder: Path) -> FaultResult:
 
 @fault("disk-full-writing-a-report")
 def _ci_out_full(folder: Path) -> FaultResult:
-    root = repo(folder)
+    root = scratch_repo(folder)
     target = folder / "report.sarif"
 
     with _disk_full():
