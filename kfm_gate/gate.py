@@ -49,7 +49,7 @@ from kfm_gate.ids import (
     validate_aoi_key,
 )
 from kfm_gate.layout import PROCESSED, Layout
-from kfm_gate.limits import call_with_deadline
+from kfm_gate.limits import LIMITS, call_with_deadline
 from kfm_gate.models import (
     KFM_OUTCOME,
     LIFECYCLE,
@@ -99,7 +99,7 @@ class GateSettings:
     policy_dir: Path
     as_of: dt.date | None = None
     force: bool = False
-    collector_timeout_s: float = 300.0
+    collector_timeout_s: float = LIMITS.collector_s
     aoi_ids: frozenset[str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 

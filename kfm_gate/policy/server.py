@@ -58,6 +58,7 @@ from kfm_gate.errors import (
     PolicyEvalError,
 )
 from kfm_gate.ids import canonical_json
+from kfm_gate.limits import LIMITS
 from kfm_gate.policy.bundle import PolicySet
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicySetBacked
 
@@ -200,7 +201,7 @@ class OpaServerEngine(PolicySetBacked):
         *,
         url: str,
         mode: ServerMode = "push",
-        timeout_s: float = 2.0,
+        timeout_s: float = LIMITS.opa_call_s,
         retries: int = 1,
         bundle_name: str | None = None,
         token: str | None = None,
