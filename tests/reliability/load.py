@@ -118,31 +118,71 @@ def load_run(base: Path, n: int, *, every: int = 500) -> LoadReport:
     return report
 
 
+def _elements(doc: Any) -> int:
+    """Members of all arrays and objects of ``doc`` (as the limit counts them)."""
+    stack, total = [doc], 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            total += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            total += len(node)
+            stack.extend(node)
+    return total
+
+
 def largest_request(root: Path) -> bytes:
     """A request at the limits of :data:`kfm_gate.limits.LIMITS`: just under request_bytes,
-    the most elements, the deepest nesting and the longest strings they allow."""
+    exactly the most elements and the deepest nesting they allow, strings of the longest."""
     from kfm_gate.limits import LIMITS
 
     doc = make_request(root)
-    base = len(dump(doc))
     chain: Any = 0
-    for _ in range(LIMITS.depth - 3):  # request -> params -> "deep" -> 29 arrays
+    for _ in range(LIMITS.depth - 2):  # request (1) -> params (2) -> 30 nested arrays
         chain = [chain]
-    doc["params"] = {"deep": chain}
-    used = len(dump(doc)) - base
-    elements = 200  # the request's own members, with a margin
-    cells = LIMITS.elements - elements - LIMITS.depth
-    blobs = (LIMITS.request_bytes - base - used - 2 * cells - 4096) // (LIMITS.string_chars + 12)
-    doc["params"]["cells"] = [0] * cells
+    doc["params"] = {"deep": chain, "cells": []}
+    blobs = 15  # 15 x 64 Ki characters, and the rest of the bytes in "pad"
     for k in range(blobs):
         doc["params"][f"blob{k:02d}"] = "x" * LIMITS.string_chars
+    doc["params"]["pad"] = ""
+    doc["params"]["cells"] = [0] * (LIMITS.elements - _elements(doc))
+    room = LIMITS.request_bytes - len(dump(doc)) - 16
+    doc["params"]["pad"] = "y" * max(0, min(room, LIMITS.string_chars))
     raw = dump(doc)
-    tail = LIMITS.request_bytes - len(raw) - 64
-    if tail > 0:
-        doc["params"]["pad"] = "y" * min(tail, LIMITS.string_chars)
-        raw = dump(doc)
-    assert len(raw) <= LIMITS.request_bytes, len(raw)
+    assert len(raw) <= LIMITS.request_bytes and _elements(doc) == LIMITS.elements, len(raw)
     return raw
+
+
+_LOAD = """
+import json, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from tests.reliability.load import children_hwm_mb, hwm_mb, load_run
+report = load_run(Path({base!r}), {n})
+print(json.dumps({{"seconds": report.seconds, "samples": report.samples,
+                  "outcomes": report.outcomes, "self_mb": hwm_mb(),
+                  "children_mb": children_hwm_mb()}}))
+"""
+
+
+def load_in_fresh_process(base: Path, n: int) -> tuple[LoadReport, float]:
+    """:func:`load_run` in a fresh process (nothing else in its memory): the report and the
+    peak resident memory of that process plus its child (the policy engine), in MB."""
+    code = _LOAD.format(repo=str(REPO), base=str(base), n=n)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=7200
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"load run failed: {proc.stderr[-2000:]}")
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = LoadReport(
+        partitions=n,
+        seconds=doc["seconds"],
+        samples=[(int(a), float(b)) for a, b in doc["samples"]],
+        outcomes=doc["outcomes"],
+    )
+    return report, doc["self_mb"] + doc["children_mb"]
 
 
 _PROBE = """
