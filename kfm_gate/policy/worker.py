@@ -9,9 +9,9 @@ kills the child (SIGKILL) and raises :class:`~kfm_gate.errors.PolicyDeadlineErro
 limit ``policy_eval_s``; the next evaluation starts a fresh child. The child exits when its
 stdin closes, so it never outlives the gate's process.
 
-Measured on the demo's decision input (13 KB): 2.18 ms an evaluation in-process, 2.62 ms
-through the child (``benchmarks/bench_reliability.py`` reruns the comparison); starting and
-compiling a child costs about 0.25 s, once per process and policy set.
+Measured on the demo's decision input (13 KB, ``benchmarks/bench_reliability.py``, side by
+side): 1.21 ms an evaluation in-process, 1.60 ms through the child; starting the child and
+compiling the policy set costs about 0.25 s, once per process and policy set.
 
 Run as ``python -m kfm_gate.policy.worker`` by :class:`ProcessOpaEngine` only.
 """
