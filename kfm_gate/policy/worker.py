@@ -4,8 +4,8 @@ The OPA Go library cannot cancel an evaluation it started in-process (the bindin
 context), and a Rego rule with an expensive comprehension can run for minutes. The gate's
 embedded engine therefore evaluates in a child process that holds the compiled policy set:
 one JSON line per evaluation on the child's stdin (``{"path", "input"}``), one JSON line back
-(``{"result"}``, or ``{"error"}`` with the message the in-process engine would raise). Past the deadline the parent
-kills the child (SIGKILL) and raises :class:`~kfm_gate.errors.PolicyDeadlineError` naming the
+(``{"result"}``, or ``{"error"}`` with the message the in-process engine would raise). Past the
+deadline the parent kills the child (SIGKILL) and raises :class:`~kfm_gate.errors.PolicyDeadlineError` naming the
 limit ``policy_eval_s``; the next evaluation starts a fresh child. The child exits when its
 stdin closes, so it never outlives the gate's process.
 
