@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,16 @@ from kfm_gate.models.flags import CARE_ORDER, CLASSIFICATION_ORDER, SENSITIVITY_
 from tests.helpers import REPO, SITES, dump, make_request, public_flags, scratch_repo, sha
 
 AS_OF = dt.date(2026, 11, 3)
+
+
+#: examples run per property in this session (printed at the end of the module, with -s)
+EXAMPLES: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_examples() -> Iterator[None]:
+    yield
+    print(f"\nfuzzed examples: {sum(EXAMPLES.values())} {dict(sorted(EXAMPLES.items()))}")
 
 
 def both(fast: int, slow: int) -> Callable[[Any], Any]:
@@ -172,6 +183,7 @@ def test_request_governance_fields_are_strict(fuzz_root: Path, budget: int) -> N
         )
     )
     def check(case: tuple[tuple[str | int, ...], Any]) -> None:
+        EXAMPLES["requests"] += 1
         path, value = case
         doc = copy.deepcopy(base)
         _set(doc, path, value)
@@ -198,6 +210,7 @@ def test_malformed_governance_never_allows_through_the_gate(
         st.integers(0, 10**9),
     )
     def check(case: tuple[tuple[str | int, ...], Any], salt: int) -> None:
+        EXAMPLES["gate"] += 1
         path, value = case
         doc = copy.deepcopy(base)
         doc["params"] = {"salt": salt}
@@ -236,6 +249,7 @@ def test_flags_accept_only_exact_values(budget: int) -> None:
     @settings(max_examples=budget, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.one_of(exact, noisy, st.builds(lambda a, b: {**a, **b}, exact, noisy)))
     def check(doc: dict[str, Any]) -> None:
+        EXAMPLES["flags"] += 1
         try:
             flags = GovernanceFlags.model_validate(json.loads(json.dumps(doc)))
         except Exception as err:
@@ -315,6 +329,7 @@ def test_waivers_never_set_aside_what_may_not_be(fuzz_root: Path, budget: int) -
     @settings(max_examples=budget, deadline=None, suppress_health_check=list(HealthCheck))
     @given(waiver, st.sampled_from(["unknown_flags", "no_code_ref"]))
     def check(doc: dict[str, Any], violation: str) -> None:
+        EXAMPLES["waivers"] += 1
         for name in original:
             (folder / name).unlink(missing_ok=True)
         (folder / "fuzz.yml").write_text(yaml.safe_dump(doc))
@@ -401,6 +416,7 @@ def test_source_manifests_are_strict(tmp_path_factory: pytest.TempPathFactory, b
         st.booleans(),
     )
     def check(case: tuple[tuple[str, ...], Any], as_yaml_scalar: bool) -> None:
+        EXAMPLES["manifests"] += 1
         path, value = case
         doc = copy.deepcopy(base)
         _set(doc, path, value)
@@ -465,6 +481,7 @@ def test_registries_are_strict(tmp_path_factory: pytest.TempPathFactory, budget:
         st.integers(0, 2),
     )
     def check(case: tuple[str, Any], row: int) -> None:
+        EXAMPLES["registries"] += 1
         name, value = case
         doc = copy.deepcopy(zones)
         doc["features"][row]["properties"][name] = value
@@ -556,6 +573,7 @@ def test_arbitrary_candidates_never_crash_the_gate(
     @settings(max_examples=budget, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.one_of(st.tuples(st.just("geojson"), _GEOJSON), st.tuples(st.just("csv"), _CSV)))
     def check(case: tuple[str, bytes]) -> None:
+        EXAMPLES["candidates"] += 1
         kind, content = case
         name = f"fuzz.{kind}"
         path = fuzz_root / part / name
