@@ -1,7 +1,8 @@
 """``kfm-gate``: parse, call the library, render, exit.
 
 Exit codes come from the result: 0 allow / pass, 1 deny / quarantine / error / fail,
-2 the command itself could not run (bad arguments, unreadable files).
+2 the command itself could not run (bad arguments, unreadable files). No traceback reaches a
+user: any failure is one line saying what failed and the fix (``--debug`` shows the stack).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kfm_gate.arguments import day_argument, repository_root
-from kfm_gate.errors import KfmGateError
+from kfm_gate.errors import KfmGateError, describe_failure
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -67,7 +68,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if failed is not None:
         print(f"kfm-gate: publication failed: {failed}", file=sys.stderr)
         return EXIT_FAIL
-    return run.exit_code
+    # an invalid request (wrong type, over a limit) is recorded, but could not be gated: exit 2
+    return EXIT_USAGE if run.request is None else run.exit_code
 
 
 def _print_decision(
@@ -239,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         "FAIR+CARE policies in Rego (OPA), provenance.",
     )
     parser.add_argument("--root", default=".", help="repository root (default: .)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the stack trace when a command fails"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -264,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--opa-url", help="OPA server base URL, e.g. http://127.0.0.1:8181")
     p.add_argument(
-        "--opa-timeout", type=float, default=5.0, help="seconds per OPA call (default 5)"
+        "--opa-timeout",
+        type=float,
+        help="seconds for each whole OPA server call, every read included (default 5)",
     )
 
     policy = add("policy", lambda a: EXIT_USAGE, "check, test and digest the Rego policy set")
@@ -364,11 +371,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except KfmGateError as err:
-        print(f"kfm-gate: {err}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("kfm-gate: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # every failure: one line and exit 2, the stack with --debug
+        if args.debug:
+            raise
+        print(f"kfm-gate: {describe_failure(err)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -11,10 +11,12 @@ itself could not run.
     ├── ConfigError              bad settings: engine name, key source, missing folders
     ├── InputError               bad user input: request, manifest, registry, data file
     │   ├── PartitionKeyError    aoi_key not in the registry, time_key not a real date
-    │   └── PathError            absolute path, '..', link leaving an allowed root
+    │   ├── PathError            absolute path, '..', link leaving an allowed root
+    │   └── LimitError           a document exceeds a limit (bytes, depth, elements, size)
     ├── PolicyError              the policy set cannot be used
     │   ├── PolicyCompileError   Rego parse / compile error (carries file:line)
     │   ├── PolicyEvalError      evaluation failed or returned an unusable document
+    │   │   └── PolicyDeadlineError  evaluation ran past its deadline (and was stopped)
     │   └── PolicyEngineUnavailableError  server down, timeout, HTTP error
     ├── CollectorError           an evidence collector could not produce its evidence
     ├── ObligationError          an obligation could not be applied (e.g. no masking key)
@@ -25,6 +27,8 @@ itself could not run.
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class KfmGateError(Exception):
@@ -58,6 +62,17 @@ class PathError(InputError):
     reason_code = "PATH_NOT_ALLOWED"
 
 
+class LimitError(InputError):
+    """A request or document exceeds one of the limits of :mod:`kfm_gate.limits`;
+    ``limit`` names it (e.g. ``request_bytes``, ``depth``, ``elements``)."""
+
+    reason_code = "INPUT_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class PolicyError(KfmGateError):
     """The policy set cannot be used."""
 
@@ -78,6 +93,12 @@ class PolicyEvalError(PolicyError):
     """Evaluation failed or returned a document that is not a valid result."""
 
     reason_code = "POLICY_EVAL_ERROR"
+
+
+class PolicyDeadlineError(PolicyEvalError):
+    """An evaluation did not finish within its deadline; the evaluation was stopped."""
+
+    reason_code = "POLICY_DEADLINE_EXCEEDED"
 
 
 class PolicyEngineUnavailableError(PolicyError):
@@ -121,3 +142,48 @@ class PublicationRefusedError(KfmGateError):
     nothing is published to withdraw)."""
 
     reason_code = "PROMOTION_REFUSED"
+
+
+def describe_failure(err: BaseException) -> str:
+    """One line for a user: what failed and, where it is known, the fix (never a traceback).
+
+    A kfm-gate error already says both; an operating-system error names the path and the
+    cause; anything else is named by its type (``--debug`` shows the stack).
+    """
+    from pydantic import ValidationError
+
+    if isinstance(err, KfmGateError):
+        return str(err)
+    if isinstance(err, ValidationError):
+        problems = err.errors(include_url=False)
+        where = ".".join(str(p) for p in problems[0]["loc"]) or "(document)"
+        first = f"{where}: {problems[0]['msg']}"
+        return (
+            f"a {err.title} document does not validate ({len(problems)} problem(s); first: "
+            f"{first}); the file may be truncated or edited"
+        )
+    if isinstance(err, RecursionError):
+        return (
+            "the input is nested too deeply to be read; flatten it (requests allow "
+            "at most the depth of kfm_gate.limits)"
+        )
+    if isinstance(err, MemoryError):
+        return "out of memory; make the input smaller or raise the memory of this machine"
+    if isinstance(err, OSError):
+        where = f" {err.filename}" if err.filename else ""
+        reason = err.strerror or str(err)
+        fixes = {
+            errno.ENOSPC: "free disk space and run again",
+            errno.EDQUOT: "free disk space and run again",
+            errno.EACCES: "make the folder writable or choose another one",
+            errno.EPERM: "make the folder writable or choose another one",
+            errno.EROFS: "the file system is read-only: choose a writable folder",
+            errno.ENOENT: "check the path (its folder must exist)",
+            errno.ENOTDIR: "a part of the path is a file where a folder is expected: move it",
+            errno.EISDIR: "the path is a folder where a file is expected",
+        }
+        fix = fixes.get(err.errno or 0, "check the path and its permissions")
+        return f"cannot access{where}: {reason}; {fix}"
+    text = str(err).splitlines()[0][:300] if str(err) else ""
+    detail = f": {text}" if text else ""
+    return f"internal error {type(err).__name__}{detail} (run again with --debug for the stack)"

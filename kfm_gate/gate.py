@@ -51,6 +51,7 @@ from kfm_gate.errors import (
 from kfm_gate.footprint import footprint
 from kfm_gate.ids import invalid_request_id, run_folder_name, run_id, sha256_bytes, validate_aoi_key
 from kfm_gate.layout import Layout
+from kfm_gate.limits import LIMITS, call_with_deadline
 from kfm_gate.models import (
     Decision,
     Evidence,
@@ -105,7 +106,7 @@ class GateSettings:
     policy_dir: Path
     as_of: dt.date | None = None
     force: bool = False
-    collector_timeout_s: float = 300.0
+    collector_timeout_s: float = LIMITS.collector_s
     aoi_ids: frozenset[str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -678,15 +679,19 @@ class Gate:
         results: dict[str, EvidenceSection] = {}
         self._start_background(ctx, pending)
         try:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                for collector in self.collectors:
-                    if collector.name in pending:
-                        continue
-                    future = pool.submit(collector.collect, ctx)
-                    results[collector.name] = _checked(
-                        collector.name, _guarded(collector.name, future.result, timeout)
-                    )
-                    note(f"evidence {collector.name}: {results[collector.name].status}")
+            for collector in self.collectors:
+                if collector.name in pending:
+                    continue
+                # in a daemon thread: a collector that never returns cannot hold the gate
+                call = functools.partial(
+                    call_with_deadline,
+                    functools.partial(collector.collect, ctx),
+                    what=collector.name,
+                )
+                results[collector.name] = _checked(
+                    collector.name, _guarded(collector.name, call, timeout)
+                )
+                note(f"evidence {collector.name}: {results[collector.name].status}")
             for name in list(pending):
                 remaining = max(0.0, timeout - (time.monotonic() - started))
                 handle = pending[name]
@@ -795,8 +800,11 @@ class Gate:
         else:
             try:
                 data = json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
-            except (TypeError, ValueError):
-                data = repr(raw).encode("utf-8", "replace")
+            except (TypeError, ValueError, RecursionError):
+                try:
+                    data = repr(raw).encode("utf-8", "replace")
+                except RecursionError:  # nested past the interpreter's limit
+                    data = b"<request nested too deeply to serialize>"
         raw_digest = sha256_bytes(data)
         rid = invalid_request_id(raw_digest)
         code = err.reason_code

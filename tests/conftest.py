@@ -35,10 +35,15 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _mask_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A throw-away masking key file outside the repository, never the user's own."""
+    """A throw-away masking key file outside the repository, never the user's own (a named
+    key file must exist: only the default one is ever created)."""
+    import secrets
+
     monkeypatch.delenv("KFM_MASK_KEY", raising=False)
-    folder = tmp_path_factory.mktemp("mask-key")
-    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(folder / "mask.key"))
+    path = tmp_path_factory.mktemp("mask-key") / "mask.key"
+    path.write_text(secrets.token_hex(32) + "\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(path))
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def _plant(root: Path) -> None:
     # 6. an expired waiver
     (root / "policies/waivers/old.yml").write_text(
         "id: old-survey\nscope:\n  asset: '*'\n  rules: [integrity.code_ref]\n"
-        "reason: legacy import\napprover: council\ncreated: 2025-01-01\nexpires: 2025-06-30\n"
+        "reason: legacy import\napprover: fair-care-council\ncreated: 2025-01-01\nexpires: 2025-06-30\n"
     )
 
 

@@ -42,12 +42,13 @@ def test_evaluate_deny_and_quarantine_exit_1(
     assert capsys.readouterr().out.startswith("QUARANTINE")
 
 
-def test_evaluate_malformed_request_is_error_exit_1(
+def test_evaluate_malformed_request_is_error_exit_2(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Recorded as outcome error, and the command could not gate it: exit 2 (issue #12)."""
     req = root / "req.json"
     req.write_text("{not json")
-    assert main(["--root", str(root), "evaluate", str(req)]) == 1
+    assert main(["--root", str(root), "evaluate", str(req)]) == 2
     out = capsys.readouterr().out
     assert out.startswith("ERROR")
 
@@ -118,3 +119,92 @@ def test_policy_impact_restarts_with_go_gc(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GOGC", "100")
     cli._restart_with_go_gc(impact)
     assert calls == []
+
+
+# -- no traceback reaches a user (issue #12, item 11) ---------------------------------------------
+
+
+def _one_line_exit_2(code: int, capsys: pytest.CaptureFixture[str], fragment: str) -> None:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("kfm-gate:")]
+    assert len(lines) == 1 and fragment in lines[0], err
+
+
+def test_runs_folder_that_is_a_file_is_one_line(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (root / "mcp").mkdir()
+    (root / "mcp/runs").write_text("a file")
+    code = _evaluate(root, make_request(root))
+    _one_line_exit_2(code, capsys, "a part of the path is a file where a folder is expected")
+
+
+def test_report_into_a_missing_folder_is_one_line(
+    root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "missing/dir/x.sarif"
+    code = main(
+        ["--root", str(root), "ci", "--check", "waivers", "--format", "sarif", "--out", str(out)]
+    )
+    _one_line_exit_2(code, capsys, "does not exist; create it")
+    assert not out.parent.exists()
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_stack(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kfm_gate.runtime
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(kfm_gate.runtime, "build_default_gate", broken)
+    code = _evaluate(root, make_request(root))
+    _one_line_exit_2(code, capsys, "internal error ZeroDivisionError: division by zero")
+    req = root / "req.json"
+    with pytest.raises(ZeroDivisionError):
+        main(["--root", str(root), "--debug", "evaluate", str(req)])
+
+
+def test_a_deep_request_file_is_an_error_not_a_traceback(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = root / "deep.json"
+    req.write_text("[" * 100_000)
+    code = main(["--root", str(root), "evaluate", str(req), "--format", "json"])
+    assert code == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["outcome"] == "error" and "limit depth" in doc["error"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (("--opa-url", "http://127.0.0.1:8181"), "opa_url is set but the engine is 'embedded'"),
+        (("--opa-timeout", "3"), "opa_timeout_s is set but the engine is 'embedded'"),
+        (("--engine", "opa"), "needs opa_url"),
+        (("--policies", "/nonexistent/policies"), "policy folder /nonexistent/policies"),
+    ],
+)
+def test_a_wrong_explicit_setting_fails(
+    root: Path, capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], fragment: str
+) -> None:
+    code = _evaluate(root, make_request(root), *extra)
+    _one_line_exit_2(code, capsys, fragment)
+    assert not (root / "mcp/runs").exists()
+
+
+def test_ledger_verify_of_a_named_missing_file_fails(
+    root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--ledger /nonexistent.jsonl`` printed ``OK, 0 entries`` and exited 0."""
+    code = main(["--root", str(root), "ledger", "verify", "--ledger", str(tmp_path / "none.jsonl")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+    (root / "mcp").mkdir()
+    (root / "mcp/ledger.jsonl").write_text("")
+    (root / "mcp/ledger.head.json").write_text('{"count": 2, "hash": "sha256:' + "0" * 64 + '"}')
+    assert main(["--root", str(root), "ledger", "verify"]) == 1
+    assert "the head records 2 entries, the file has 0" in capsys.readouterr().out

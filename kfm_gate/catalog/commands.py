@@ -27,6 +27,9 @@ def run_ledger_verify(
     from kfm_gate.provenance.ledger import Ledger
 
     out = out or sys.stdout
+    if ledger_path is not None and not ledger_path.is_file():  # a named ledger must exist
+        print(f"kfm-gate ledger verify: ledger file {ledger_path} does not exist", file=sys.stderr)
+        return 2
     try:
         layout = Layout(root)
         if ledger_path is None and recover(layout):

@@ -395,7 +395,13 @@ class QualityCollector:
         """The suite and tables to check, or the section when there is nothing to run."""
         path = self.suite_path(ctx)
         if not path.is_file():
-            ctx.log(f"quality: no suite for dataset {ctx.request.dataset} at {path}")
+            if not _suite_optional(ctx.policies, ctx.request.dataset):
+                raise CollectorError(
+                    f"quality: dataset {ctx.request.dataset} has no suite "
+                    f"policies/quality/{ctx.request.dataset}.json and the council requires one "
+                    "(policies/data/quality.json: required, optional_datasets); add the suite"
+                )
+            ctx.log(f"quality: no suite for optional dataset {ctx.request.dataset} at {path}")
             return EvidenceSection(
                 collector=type(self).__name__,
                 status="skipped",
@@ -458,6 +464,23 @@ class QualityCollector:
                 ],
             },
         )
+
+
+def _suite_optional(policy_dir: Path, dataset: str) -> bool:
+    """Whether the council lets ``dataset`` go without a suite (``policies/data/quality.json``:
+    ``required`` false, or the dataset in ``optional_datasets``); a missing or unreadable
+    file means the suite is required."""
+    from kfm_gate.limits import LIMITS, load_json
+
+    path = policy_dir / "data" / "quality.json"
+    try:
+        doc = load_json(path.read_bytes(), str(path), max_bytes=LIMITS.document_bytes)
+    except (OSError, KfmGateError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    optional = doc.get("optional_datasets")
+    return doc.get("required") is False or (isinstance(optional, list) and dataset in optional)
 
 
 class PendingQuality:

@@ -326,7 +326,11 @@ def _load_geojson(path: Path, lim: TableLimits, *, point_columns: bool = False) 
             lon, lat = (
                 (coords[0], coords[1]) if is_point and isinstance(coords, list) else (None, None)
             )
-            props = {**props, "lon": props.get("lon", lon), "lat": props.get("lat", lat)}
+            # the geometry wins over lon / lat properties (which may lag behind a masked point)
+            if is_point:
+                props = {**props, "lon": lon, "lat": lat}
+            else:
+                props = {**props, "lon": props.get("lon"), "lat": props.get("lat")}
         records.append(props)
     frame = pd.DataFrame.from_records(records)
     if frame.shape[1] == 0:

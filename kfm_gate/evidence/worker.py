@@ -27,20 +27,32 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
-from kfm_gate.errors import CollectorError
+from kfm_gate.errors import CollectorError, ConfigError
+from kfm_gate.process import start_module
 
-#: environment switch: ``off`` runs quality suites in the gate's own process
+#: environment switch: ``off`` runs quality suites in the gate's own process, ``on`` (the
+#: default when unset) in the worker; any other value is an error, never a default
 ENV_SWITCH = "KFM_QUALITY_WORKER"
 
 
 def worker_enabled(option: object = None) -> bool:
-    """Whether suites run in the worker: the gate option, else the environment (default on)."""
+    """Whether suites run in the worker: the gate option (True/False), else the environment
+    (``on``/``off``, default on). ConfigError for any other value."""
     if isinstance(option, bool):
         return option
-    return os.environ.get(ENV_SWITCH, "on").strip().lower() not in ("off", "0", "false", "no")
+    if option is not None:
+        raise ConfigError(f"quality.process {option!r} must be true or false")
+    value = os.environ.get(ENV_SWITCH)
+    if value is None:
+        return True
+    switch = value.strip().lower()
+    if switch not in ("on", "off"):
+        raise ConfigError(
+            f"{ENV_SWITCH}={value!r} is neither on nor off: set one of them or unset it"
+        )
+    return switch == "on"
 
 
 class QualityWorker:
@@ -70,20 +82,8 @@ class QualityWorker:
             _discard(proc, grace_s=5.0)
 
     def _start(self) -> subprocess.Popen[bytes]:
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
         try:
-            return subprocess.Popen(
-                [sys.executable, "-m", "kfm_gate.evidence.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
+            return start_module("kfm_gate.evidence.worker")
         except OSError as err:
             raise CollectorError(
                 f"quality: the worker process could not start ({err}); "

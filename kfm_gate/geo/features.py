@@ -324,17 +324,41 @@ def read_feature_collection(
     return parse_feature_collection(doc, label)
 
 
+def read_table_points(
+    path: Path, source: str, *, memo: dict[str, Any] | None = None
+) -> FeatureSet | None:
+    """The rows of a CSV table that carry a position, as point features for the geo context
+    (ids ``<source>#<row id>``: a table may repeat the features of a GeoJSON output);
+    ``None`` when the table has no position columns."""
+    from kfm_gate.geo.coordinates import read_csv_points
+
+    def load() -> FeatureSet | None:
+        table = read_csv_points(path, source)
+        if not table.has_positions:
+            return None
+        ids, lon, lat, _ = table.positions(source)
+        return FeatureSet.from_points([f"{source}#{i}" for i in ids], lon, lat, source=source)
+
+    return memo_file(memo, f"table-points|{source}", path, load)
+
+
 def read_request_features(
     files: Iterable[tuple[str, Path, str]], *, memo: dict[str, Any] | None = None
 ) -> FeatureSet | None:
-    """The validated features of every GeoJSON output, as one set; ``None`` when none.
+    """The validated features of every GeoJSON output and the positioned rows of every CSV
+    table (:func:`read_table_points`), as one set; ``None`` when none.
 
     ``files`` yields ``(relpath, absolute path, media type)``, e.g. from the gate's
     ``ViewFile`` objects (``(f.relpath, f.candidate, f.media_type)``).
     """
-    sets = [
-        read_feature_collection(path, relpath, memo=memo)
-        for relpath, path, media in files
-        if is_geojson(path, media)
-    ]
+    from kfm_gate.geo.coordinates import is_csv
+
+    sets = []
+    for relpath, path, media in files:
+        if is_geojson(path, media):
+            sets.append(read_feature_collection(path, relpath, memo=memo))
+        elif is_csv(path, media):
+            points = read_table_points(path, relpath, memo=memo)
+            if points is not None:
+                sets.append(points)
     return concat(sets) if sets else None

@@ -2,9 +2,12 @@
 
 The key is a secret that never enters the repository, the catalog, provenance or a log. It is
 read from ``KFM_MASK_KEY`` (at least 32 characters) or from a key file outside the repository:
-``KFM_MASK_KEY_FILE`` or ``~/.config/kfm-gate/mask.key``, created on first use (32 random bytes,
-hex, mode 0600) when creation is allowed. A keyed method without a key fails closed with
-:class:`~kfm_gate.errors.ObligationError`.
+``KFM_MASK_KEY_FILE`` or ``~/.config/kfm-gate/mask.key``. Only the default file is created on
+first use (32 random bytes, hex, mode 0600, when creation is allowed), and its creation is
+announced once on stderr with the key id (never the key): a file named by
+``KFM_MASK_KEY_FILE`` that does not exist is an error, not a new key (a second key would be a
+second draw of every masked site, and draws can be averaged). A keyed method without a key
+fails closed with :class:`~kfm_gate.errors.ObligationError`.
 
 Only one-way values derived with BLAKE2b ever leave this module: per-draw sub-keys (used in
 memory) and :attr:`MaskKey.key_id`, a keyed digest of a fixed label that tells two keys apart
@@ -17,6 +20,7 @@ import hashlib
 import os
 import secrets
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +91,9 @@ def load_mask_key(
     """Find the masking key, or fail closed.
 
     ``KFM_MASK_KEY`` wins when set (an empty value is an error, not "no key"). Otherwise the key
-    file is read, or created when ``create`` is true. A key file inside ``repo_root`` is
-    refused, as is a key file readable by group or others.
+    file is read; the default file (no ``KFM_MASK_KEY_FILE``) is created when ``create`` is
+    true, a named one never (ConfigError when it does not exist). A key file inside
+    ``repo_root`` is refused, as is a key file readable by group or others.
     """
     environ = os.environ if env is None else env
     if ENV_KEY in environ:
@@ -107,28 +112,50 @@ def load_mask_key(
             f"committed; point {ENV_KEY_FILE} to a file outside it"
         )
     if not path.exists():
+        if environ.get(ENV_KEY_FILE):
+            raise ConfigError(
+                f"{ENV_KEY_FILE} names {path}, which does not exist: a named key file is never "
+                "created (a new key would re-draw every masked location); restore the file, "
+                f"fix the path, or unset {ENV_KEY_FILE} to use the default key file"
+            )
         if not create:
             raise ObligationError(
                 f"no masking key: {ENV_KEY} is unset and {path} does not exist; a keyed "
                 f"masking method cannot run without one (set {ENV_KEY} or create the file)"
             )
-        _create_key_file(path)
+        if _create_key_file(path):
+            key = _read_key_file(path)
+            sys.stderr.write(
+                f"kfm-gate: created a new masking key file {path} (key id {key.key_id}); back "
+                "it up: a different key re-draws every masked location\n"
+            )
+            return key
     return _read_key_file(path)
 
 
-def _create_key_file(path: Path) -> None:
+def _create_key_file(path: Path) -> bool:
+    """Create the key file; False when another process created it first (read theirs)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return  # another process created it first: read theirs
+        return False
     except OSError as err:
         raise ObligationError(
             f"cannot create the masking key file {path}: {err.strerror}; set {ENV_KEY} or "
             f"{ENV_KEY_FILE} to a writable place outside the repository"
         ) from err
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:  # a half-written key would be a different key: remove it
+        path.unlink(missing_ok=True)
+        raise ObligationError(
+            f"cannot write the masking key file {path}: {err.strerror}; free space or set {ENV_KEY}"
+        ) from err
+    return True
 
 
 def _read_key_file(path: Path) -> MaskKey:

@@ -52,6 +52,13 @@ from shapely.geometry.base import BaseGeometry
 
 from kfm_gate.context import GateContext
 from kfm_gate.errors import InputError, ObligationError
+from kfm_gate.geo.coordinates import (
+    Masked,
+    Transform,
+    is_csv,
+    mask_properties,
+    read_csv_points,
+)
 from kfm_gate.geo.features import FeatureSet, is_geojson, read_feature_collection
 from kfm_gate.geo.keys import MaskKey, load_mask_key
 from kfm_gate.geo.registry import Registries, Zone
@@ -644,8 +651,20 @@ def _privacy_properties(spec: MaskSpec) -> dict[str, Any]:
     return props
 
 
-def public_document(fs: FeatureSet, outcome: MaskOutcome) -> dict[str, Any]:
-    """The public GeoJSON: masked geometry only, no ``bbox``, privacy properties added."""
+def feature_transform(fs: FeatureSet, outcome: MaskOutcome, i: int) -> Transform:
+    """How feature ``i``'s coordinate-like properties move: to its published point, or by
+    the offset its line or polygon was translated by."""
+    if outcome.as_point[i]:
+        return Transform(point=(float(outcome.lon[i]), float(outcome.lat[i])))
+    return Transform(shift=(float(outcome.lon[i] - fs.lon[i]), float(outcome.lat[i] - fs.lat[i])))
+
+
+def public_document(
+    fs: FeatureSet, outcome: MaskOutcome, tally: Masked | None = None
+) -> dict[str, Any]:
+    """The public GeoJSON: masked geometry only, no ``bbox``, privacy properties added, and
+    every coordinate-like property of a treated feature masked with its geometry
+    (:mod:`kfm_gate.geo.coordinates`; counts added to ``tally``)."""
     if fs.raw is None or fs.doc is None:
         raise ObligationError(f"{fs.source}: features were not read from a GeoJSON document")
     translated: dict[int, BaseGeometry] = {}
@@ -668,7 +687,12 @@ def public_document(fs: FeatureSet, outcome: MaskOutcome) -> dict[str, Any]:
                 feature["geometry"] = {"type": "Point", "coordinates": [lon[i], lat[i]]}
             elif i in translated:
                 feature["geometry"] = json.loads(shapely.to_geojson(translated[i]))
-            props = dict(raw.get("properties") or {})
+            props, masked = mask_properties(
+                raw.get("properties") or {}, feature_transform(fs, outcome, i)
+            )
+            if tally is not None:
+                tally.fields += masked.fields
+                tally.unmasked += masked.unmasked
             props.update(labels[spec_i])
             feature["properties"] = props
         features.append(feature)
@@ -680,6 +704,11 @@ def public_document(fs: FeatureSet, outcome: MaskOutcome) -> dict[str, Any]:
 def write_json_atomic(path: Path, doc: Any) -> None:
     """Write ``doc`` as compact, deterministic JSON: temporary file in the folder, then rename."""
     data = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+    write_text_atomic(path, data)
+
+
+def write_text_atomic(path: Path, data: str) -> None:
+    """Write ``data``: temporary file in the folder, fsync, then rename (whole or not at all)."""
     fd, tmp = tempfile.mkstemp(prefix=".kfm-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -730,16 +759,26 @@ class MaskingEngine:
         }
         key_loader = self._key_for(ctx)
         used_key = False
+        coordinates = Masked()
+
+        def tracked() -> MaskKey:
+            nonlocal used_key
+            used_key = True
+            return key_loader()
+
         for vf in ctx.files:
+            if is_csv(vf.public, vf.media_type) and specs:
+                entry = self._mask_table(vf.public, vf.relpath, specs, aoi, tracked, coordinates)
+                if entry is not None:
+                    files.append(entry["file"])
+                    for k, st in entry["stats"].items():
+                        totals[k]["features"] += st["features"]
+                        totals[k]["suppressed"] += st["suppressed"]
+                continue
             if not is_geojson(vf.public, vf.media_type):
                 continue
             fs = read_feature_collection(vf.public, vf.relpath)
             pairs = zone_pairs_for(fs, self.registries)
-
-            def tracked() -> MaskKey:
-                nonlocal used_key
-                used_key = True
-                return key_loader()
 
             outcome = mask_features(
                 fs,
@@ -750,7 +789,7 @@ class MaskingEngine:
                 key_source=tracked,
             )
             if specs:
-                write_json_atomic(vf.public, public_document(fs, outcome))
+                write_json_atomic(vf.public, public_document(fs, outcome, coordinates))
             for k, st in outcome.stats.items():
                 totals[k]["features"] += st["features"]
                 totals[k]["suppressed"] += st["suppressed"]
@@ -784,8 +823,62 @@ class MaskingEngine:
             "applied": applied,
             "obligations": totals,
             "files": files,
+            "coordinate_fields": {
+                "masked": coordinates.fields - coordinates.unmasked,
+                "not_maskable": coordinates.unmasked,
+            },
         }
         if used_key and self._key is not None:
             report["key_id"] = self._key.key_id
             report["prf"] = "siphash-2-4(blake2b-subkey, utf-16-le id)+splitmix64"
         return report
+
+    def _mask_table(
+        self,
+        path: Path,
+        relpath: str,
+        specs: Sequence[MaskSpec],
+        aoi: BaseGeometry,
+        key_source: Callable[[], MaskKey],
+        coordinates: Masked,
+    ) -> dict[str, Any] | None:
+        """Mask a CSV table's rows as point features (position columns and every other
+        coordinate-like cell); ``None`` when it holds no positions. Suppressed rows are
+        dropped. A table with coordinates but no stable id column is refused (InputError)."""
+        table = read_csv_points(path, relpath)
+        if not table.has_positions:
+            return None  # coordinate-like cells without a position: the verification counts them
+        ids, lon, lat, rows = table.positions(relpath)
+        fs = FeatureSet.from_points(ids, lon, lat, source=relpath)
+        outcome = mask_features(
+            fs,
+            specs,
+            aoi=aoi,
+            zone_pairs=zone_pairs_for(fs, self.registries),
+            zones=self.registries.zones.zones,
+            key_source=key_source,
+        )
+        by_row = {r: i for i, r in enumerate(rows)}
+        out: list[tuple[str, ...]] = []
+        for r, row in enumerate(table.rows):
+            i = by_row.get(r)
+            if i is None or outcome.chosen[i] < 0:
+                out.append(row)
+                continue
+            if not outcome.kept[i]:
+                continue
+            cells = dict(zip(table.header, row, strict=False))
+            masked, tally = mask_properties(cells, feature_transform(fs, outcome, i))
+            coordinates.fields += tally.fields
+            coordinates.unmasked += tally.unmasked
+            out.append(tuple(str(masked.get(h, "")) for h in table.header[: len(row)]))
+        write_text_atomic(path, table.render(out))
+        return {
+            "file": {
+                "path": relpath,
+                "features": len(fs),
+                "published": int(outcome.kept.sum()),
+                "treated": int((outcome.chosen >= 0).sum()),
+            },
+            "stats": outcome.stats,
+        }

@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from kfm_gate.errors import InputError, PartitionKeyError
 from kfm_gate.ids import AOI_KEY_RE, sha256_bytes
 from kfm_gate.models import Aoi, GovernanceFlags
+from kfm_gate.models.base import describe_validation_error, validation_problems
 
 InvalidPolicy = Literal["repair", "refuse"]
 #: CRS names accepted as "EPSG:4326, longitude first"
@@ -378,6 +379,8 @@ def load_aoi_registry(path: Path, *, invalid_geometry: InvalidPolicy = "repair")
                 f"{path}: feature {row} has id {feature.get('id')!r} != aoi_id {aoi_id!r}"
             )
         geom = _geometry(feature, aoi_id, registry_id, invalid_geometry, warnings)
+        demo_problems: list[str] = []
+        demo = _bool_prop(props, "demo", f"AOI {aoi_id}", demo_problems)
         try:
             aoi = Aoi(
                 aoi_id=aoi_id,
@@ -387,8 +390,13 @@ def load_aoi_registry(path: Path, *, invalid_geometry: InvalidPolicy = "repair")
                 bbox=tuple(float(v) for v in shapely.bounds(geom)),
             )
         except ValidationError as err:
-            raise InputError(f"{path}: AOI {aoi_id!r} is invalid: {err}") from err
-        entries[aoi_id] = AoiEntry(aoi=aoi, geometry=geom, demo=bool(props.get("demo", False)))
+            raise InputError(
+                describe_validation_error(err, f"{path}: AOI {aoi_id!r}")
+                + "".join(f"; {p}" for p in demo_problems)
+            ) from err
+        if demo_problems:
+            raise InputError(f"{path}: {'; '.join(demo_problems)}")
+        entries[aoi_id] = AoiEntry(aoi=aoi, geometry=geom, demo=demo)
     if not entries:
         raise InputError(f"AOI registry {path} has no entries")
     return AoiRegistry(
@@ -456,63 +464,20 @@ def load_zone_registry(
     warnings: list[RegistryWarning] = []
     zones: list[Zone] = []
     seen: set[str] = set()
+    problems: list[str] = []
     for row, feature in enumerate(doc["features"]):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict):
             raise InputError(f"{path}: feature {row} has no properties")
         zone_id = _unique_id(props.get("zone_id"), seen, registry_id, "zone_id")
-        where = f"{path}: zone {zone_id!r}"
-        geom = _geometry(feature, zone_id, registry_id, invalid_geometry, warnings)
-        kind = props.get("kind")
-        if kind not in ZONE_KINDS:
-            raise InputError(f"{where}: kind {kind!r} must be one of {', '.join(ZONE_KINDS)}")
-        tier = props.get("masking_tier")
-        if tier not in TIERS:
-            raise InputError(f"{where}: masking_tier {tier!r} must be one of {', '.join(TIERS)}")
-        buffer_m = props.get("buffer_m", 0)
-        if not isinstance(buffer_m, int | float) or not 0 <= buffer_m <= 100_000:
-            raise InputError(f"{where}: buffer_m {buffer_m!r} must be metres in [0, 100000]")
-        authority = _str_tuple(props.get("authority"), f"{where}: authority")
-        if not authority:
-            raise InputError(f"{where}: authority is required (who governs this zone)")
-        labels = {
-            name: _str_tuple(props.get(name), f"{where}: {name}")
-            for name in ("tk_labels", "bc_labels", "notices")
-        }
-        if vocabulary is not None:
-            for name, values in labels.items():
-                unknown = sorted(set(values) - vocabulary[name])
-                if unknown:
-                    raise InputError(
-                        f"{where}: unknown Local Contexts {name} {unknown}; use the codes of "
-                        f"data/aoi/{VOCAB_FILE}"
-                    )
-        try:
-            flags = GovernanceFlags(
-                classification=props.get("classification", "public"),
-                sensitivity=props.get("sensitivity", "sensitive_location"),
-                care_class=props.get("care_class", "sensitive"),
-                indigenous_rights_flag=bool(props.get("indigenous_rights_flag", False)),
-                sovereignty_authorities=authority,
-                **labels,
-            )
-        except ValidationError as err:
-            raise InputError(f"{where}: invalid flags: {err}") from err
-        zones.append(
-            Zone(
-                zone_id=zone_id,
-                name=str(props.get("name", zone_id)),
-                kind=kind,
-                geometry=geom,
-                search_geometry=buffer_metres(geom, float(buffer_m)),
-                authority=authority,
-                care_class=flags.care_class,
-                masking_tier=tier,
-                buffer_m=float(buffer_m),
-                flags=flags,
-                schematic=bool(props.get("schematic", False)),
-                demo=bool(props.get("demo", False)),
-            )
+        zone = _zone(feature, props, zone_id, registry_id, invalid_geometry, vocabulary, warnings)
+        if isinstance(zone, Zone):
+            zones.append(zone)
+        else:
+            problems.extend(zone)
+    if problems:
+        raise InputError(
+            f"zone registry {path}: {len(problems)} invalid field(s): " + "; ".join(problems)
         )
     zones.sort(key=lambda z: z.zone_id)
     return ZoneRegistry(
@@ -520,6 +485,98 @@ def load_zone_registry(
         digest=sha256_bytes(raw),
         zones=tuple(zones),
         warnings=tuple(warnings),
+    )
+
+
+def _bool_prop(props: Mapping[str, Any], name: str, where: str, problems: list[str]) -> bool:
+    """A boolean property (default false): a JSON boolean only, never ``"false"`` or ``0``."""
+    value = props.get(name, False)
+    if not isinstance(value, bool):
+        problems.append(f"{where}.{name}: expected a JSON boolean (true or false), got {value!r}")
+        return True  # never read as false
+    return value
+
+
+def _zone(
+    feature: Mapping[str, Any],
+    props: Mapping[str, Any],
+    zone_id: str,
+    registry_id: str,
+    invalid_geometry: InvalidPolicy,
+    vocabulary: Mapping[str, frozenset[str]] | None,
+    warnings: list[RegistryWarning],
+) -> Zone | list[str]:
+    """One zone, or every problem of its properties (strict: no coercion, enums exact)."""
+    where = f"zone {zone_id}"
+    problems: list[str] = []
+    geom = _geometry(feature, zone_id, registry_id, invalid_geometry, warnings)
+    kind = props.get("kind")
+    if kind not in ZONE_KINDS:
+        problems.append(f"{where}.kind: {kind!r} must be one of {', '.join(ZONE_KINDS)}")
+    tier = props.get("masking_tier")
+    if tier not in TIERS:
+        problems.append(f"{where}.masking_tier: {tier!r} must be one of {', '.join(TIERS)}")
+    buffer_m = props.get("buffer_m", 0)
+    if (
+        isinstance(buffer_m, bool)
+        or not isinstance(buffer_m, int | float)
+        or not 0 <= buffer_m <= 100_000
+    ):
+        problems.append(f"{where}.buffer_m: {buffer_m!r} must be metres in [0, 100000]")
+        buffer_m = 0
+    name = props.get("name", zone_id)
+    if not isinstance(name, str):
+        problems.append(f"{where}.name: expected a string, got {type(name).__name__}")
+    try:
+        authority = _str_tuple(props.get("authority"), f"{where}.authority")
+    except InputError as err:
+        problems.append(str(err))
+        authority = ()
+    if not authority and not any(p.startswith(f"{where}.authority") for p in problems):
+        problems.append(f"{where}.authority: required (who governs this zone)")
+    labels: dict[str, tuple[str, ...]] = {}
+    for label in ("tk_labels", "bc_labels", "notices"):
+        try:
+            labels[label] = _str_tuple(props.get(label), f"{where}.{label}")
+        except InputError as err:
+            problems.append(str(err))
+            labels[label] = ()
+        if vocabulary is not None:
+            unknown = sorted(set(labels[label]) - vocabulary[label])
+            if unknown:
+                problems.append(
+                    f"{where}: unknown Local Contexts {label} {unknown}; use the codes "
+                    f"of data/aoi/{VOCAB_FILE}"
+                )
+    indigenous = _bool_prop(props, "indigenous_rights_flag", where, problems)
+    schematic = _bool_prop(props, "schematic", where, problems)
+    demo = _bool_prop(props, "demo", where, problems)
+    try:
+        flags = GovernanceFlags(
+            classification=props.get("classification", "public"),
+            sensitivity=props.get("sensitivity", "sensitive_location"),
+            care_class=props.get("care_class", "sensitive"),
+            indigenous_rights_flag=indigenous,
+            sovereignty_authorities=authority,
+            **labels,
+        )
+    except ValidationError as err:
+        problems.extend(f"{where}.{p}" for p in validation_problems(err))
+    if problems:
+        return problems
+    return Zone(
+        zone_id=zone_id,
+        name=str(name),
+        kind=str(kind),
+        geometry=geom,
+        search_geometry=buffer_metres(geom, float(buffer_m)),
+        authority=authority,
+        care_class=flags.care_class,
+        masking_tier=str(tier),
+        buffer_m=float(buffer_m),
+        flags=flags,
+        schematic=schematic,
+        demo=demo,
     )
 
 

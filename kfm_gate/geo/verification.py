@@ -6,8 +6,11 @@ and the registries it recomputes which obligation governs each feature (the same
 (min / median / max, metres), features moved less than ``r_min_m`` or more than ``r_max_m``,
 the smallest published cell count of a k-anonymity obligation, containment violations
 (donut and centroid outside the AOI; grid, k-anonymity and H3 not the centre of the input's
-cell), features suppressed or wrongly still published, and the features touching a sensitive
-zone whose published location equals the input. It needs no key.
+cell), features suppressed or wrongly still published, the features touching a sensitive
+zone whose published location equals the input, and the coordinate-like properties of every
+treated feature (``lon``/``lat``, WKT, ``"38.9, -95.2"``...): each must be masked with its
+geometry (:mod:`kfm_gate.geo.coordinates`). CSV tables with positions are checked as point
+features, row by row. It needs no key.
 
 Evidence carries counts and distances only: never a coordinate, never an id of a feature.
 """
@@ -24,6 +27,14 @@ from shapely.geometry.base import BaseGeometry
 
 from kfm_gate.context import GateContext
 from kfm_gate.errors import CollectorError, KfmGateError
+from kfm_gate.geo.coordinates import (
+    CsvPoints,
+    Masked,
+    Transform,
+    check_properties,
+    is_csv,
+    read_csv_points,
+)
 from kfm_gate.geo.features import FeatureSet, is_geojson, read_feature_collection
 from kfm_gate.geo.masking import (
     DISTANCE_TOLERANCE_M,
@@ -194,6 +205,9 @@ def verify_features(
         contain_total += contain
         per[spec.key] = entry
 
+    coordinates = _check_feature_properties(
+        candidate, public, chosen, pub_rows, cand_idx, ref_lon, ref_lat, pub.is_point
+    )
     treated_pub = spec_of_pub >= 0
     return {
         "features_total": n,
@@ -209,7 +223,121 @@ def verify_features(
         "not_suppressed": sum(int(e.get("not_suppressed", 0)) for e in per.values()),
         "geometry_mismatch": sum(int(e["geometry_mismatch"]) for e in per.values()),
         "unexpected_features": unexpected,
+        "coordinate_fields": coordinates.fields,
+        "coordinate_fields_unmasked": coordinates.unmasked,
         "per_obligation": per,
+    }
+
+
+def _check_feature_properties(
+    candidate: FeatureSet,
+    public: FeatureSet,
+    chosen: NDArray[np.intp],
+    pub_rows: NDArray[np.intp],
+    cand_idx: NDArray[np.intp],
+    ref_lon: FloatArray,
+    ref_lat: FloatArray,
+    pub_is_point: NDArray[np.bool_],
+) -> Masked:
+    """Coordinate-like properties of the treated published features against their geometry."""
+    total = Masked()
+    if candidate.raw is None or public.raw is None:
+        return total
+    for j, row in enumerate(pub_rows.tolist()):
+        ci = int(cand_idx[j])
+        if chosen[ci] < 0:
+            continue
+        if pub_is_point[j]:
+            transform = Transform(point=(float(ref_lon[j]), float(ref_lat[j])))
+        else:
+            transform = Transform(
+                shift=(
+                    float(ref_lon[j] - candidate.lon[ci]),
+                    float(ref_lat[j] - candidate.lat[ci]),
+                )
+            )
+        result = check_properties(_props(candidate.raw[ci]), _props(public.raw[row]), transform)
+        total.fields += result.fields
+        total.unmasked += result.unmasked
+    return total
+
+
+def _props(feature: Any) -> dict[str, Any]:
+    props = feature.get("properties") if isinstance(feature, dict) else None
+    return props if isinstance(props, dict) else {}
+
+
+def verify_table(
+    candidate: CsvPoints,
+    public: CsvPoints,
+    specs: Sequence[MaskSpec],
+    *,
+    source: str,
+    aoi: BaseGeometry | None,
+    registries: Registries,
+) -> dict[str, Any] | None:
+    """A CSV table's rows as point features (the same measures as GeoJSON features, and
+    every coordinate-like cell); ``None`` when the table holds no coordinates at all.
+
+    A table with coordinate-like cells but no position columns cannot be masked with any
+    geometry: with a geometry obligation, every such cell counts as not masked."""
+    columns = candidate.coordinate_columns()
+    if not columns and not public.coordinate_columns():
+        return None
+    if not candidate.has_positions:
+        unmasked = sum(
+            1 for row in public.rows for c in public.coordinate_columns() if c < len(row) and row[c]
+        )
+        return {
+            **_empty_part(),
+            "coordinate_fields": unmasked,
+            "coordinate_fields_unmasked": unmasked if specs else 0,
+        }
+    ids, lon, lat, rows = candidate.positions(source)
+    cand_fs = FeatureSet.from_points(ids, lon, lat, source=source)
+    pids, plon, plat, prows = public.positions(f"{source} (public view)")
+    pub_fs = FeatureSet.from_points(pids, plon, plat, source=f"{source} (public view)")
+    pairs = zone_pairs_for(cand_fs, registries)
+    part = verify_features(
+        cand_fs, pub_fs, specs, aoi=aoi, zone_pairs=pairs, zones=registries.zones.zones
+    )
+    # coordinate-like cells of every treated row, against the row's published position
+    chosen = assign_specs(specs, len(cand_fs), pairs, registries.zones.zones)
+    index = {str(i): n for n, i in enumerate(ids)}
+    total = Masked()
+    for n, r in enumerate(prows):
+        ci = index.get(str(pids[n]))
+        if ci is None or chosen[ci] < 0:
+            continue
+        transform = Transform(point=(float(plon[n]), float(plat[n])))
+        result = check_properties(
+            dict(zip(candidate.header, candidate.rows[rows[ci]], strict=False)),
+            dict(zip(public.header, public.rows[r], strict=False)),
+            transform,
+        )
+        total.fields += result.fields
+        total.unmasked += result.unmasked
+    part["coordinate_fields"] = total.fields
+    part["coordinate_fields_unmasked"] = total.unmasked
+    return part
+
+
+def _empty_part() -> dict[str, Any]:
+    return {
+        "features_total": 0,
+        "features_published": 0,
+        "features_in_zones": 0,
+        "unchanged_in_zones": 0,
+        "untreated_in_zones": 0,
+        "displacement_m": _stats(np.empty(0)),
+        "moved_less_than_r_min": 0,
+        "min_k": None,
+        "containment_violations": 0,
+        "suppressed": 0,
+        "not_suppressed": 0,
+        "geometry_mismatch": 0,
+        "unexpected_features": 0,
+        "per_obligation": {},
     }
 
 
@@ -238,6 +366,8 @@ def _merge(total: dict[str, Any], part: dict[str, Any]) -> None:
         "not_suppressed",
         "geometry_mismatch",
         "unexpected_features",
+        "coordinate_fields",
+        "coordinate_fields_unmasked",
     ):
         total[name] = total.get(name, 0) + part[name]
     if part["min_k"] is not None:
@@ -297,19 +427,32 @@ class GeoVerificationCollector:
             files: list[dict[str, Any]] = []
             parts: list[dict[str, Any]] = []
             for vf in ctx.files:
-                if not is_geojson(vf.candidate, vf.media_type):
+                if is_csv(vf.candidate, vf.media_type):
+                    table = verify_table(
+                        read_csv_points(vf.candidate, vf.relpath),
+                        read_csv_points(vf.public, f"{vf.relpath} (public view)"),
+                        specs,
+                        source=vf.relpath,
+                        aoi=aoi,
+                        registries=self.registries,
+                    )
+                    if table is None:
+                        continue
+                    part = table
+                elif not is_geojson(vf.candidate, vf.media_type):
                     continue
-                candidate = read_feature_collection(vf.candidate, vf.relpath, memo=ctx.memo)
-                public = read_feature_collection(vf.public, f"{vf.relpath} (public view)")
-                pairs = zone_pairs_for(candidate, self.registries)
-                part = verify_features(
-                    candidate,
-                    public,
-                    specs,
-                    aoi=aoi,
-                    zone_pairs=pairs,
-                    zones=self.registries.zones.zones,
-                )
+                else:
+                    candidate = read_feature_collection(vf.candidate, vf.relpath, memo=ctx.memo)
+                    public = read_feature_collection(vf.public, f"{vf.relpath} (public view)")
+                    pairs = zone_pairs_for(candidate, self.registries)
+                    part = verify_features(
+                        candidate,
+                        public,
+                        specs,
+                        aoi=aoi,
+                        zone_pairs=pairs,
+                        zones=self.registries.zones.zones,
+                    )
                 parts.append(part)
                 _merge(total, part)
                 files.append(
@@ -326,7 +469,10 @@ class GeoVerificationCollector:
             return EvidenceSection(
                 collector="GeoVerificationCollector",
                 status="skipped",
-                data={"reason": "no GeoJSON output", "features_total": 0},
+                data={
+                    "reason": "no GeoJSON output nor table with coordinates",
+                    "features_total": 0,
+                },
             )
         if len(parts) == 1:
             data = parts[0]

@@ -12,16 +12,16 @@ from typing import Any, Literal
 from pydantic import Field
 
 from kfm_gate.ids import digest
-from kfm_gate.models.base import KfmModel
+from kfm_gate.models.base import KfmModel, Text
 
 
 class EvidenceSection(KfmModel):
     """What one collector found. ``status='error'`` means the evidence is unresolved."""
 
-    collector: str
-    version: str = "1"
+    collector: Text
+    version: Text = "1"
     status: Literal["ok", "error", "skipped"] = "ok"
-    error: str | None = None
+    error: Text | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 

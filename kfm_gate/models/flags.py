@@ -9,13 +9,12 @@ from: key ``<field>`` for scalar flags, ``<field>:<value>`` for members of a set
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from kfm_gate.models.base import KfmModel
+from kfm_gate.models.base import Day, Flag, KfmModel, Text
 
 Classification = Literal["public", "internal", "confidential", "restricted", "unknown"]
 Sensitivity = Literal[
@@ -61,24 +60,28 @@ _SETS = (
 
 
 class GovernanceFlags(KfmModel):
-    """CARE / Indigenous-sovereignty flags carried by a dataset and inherited by its outputs."""
+    """CARE / Indigenous-sovereignty flags carried by a dataset and inherited by its outputs.
+
+    Strict (see :mod:`kfm_gate.models.base`): ``indigenous_rights_flag`` is a JSON boolean,
+    the enums match exactly, labels and licences are strings, ``embargo_until`` a day.
+    """
 
     schema_version: Literal["1"] = "1"
     classification: Classification
     sensitivity: Sensitivity
     care_class: CareClass = "public"
-    indigenous_rights_flag: bool = False
-    sovereignty_authorities: tuple[str, ...] = ()
-    tk_labels: tuple[str, ...] = Field(
+    indigenous_rights_flag: Flag = False
+    sovereignty_authorities: tuple[Text, ...] = ()
+    tk_labels: tuple[Text, ...] = Field(
         default=(), description="Local Contexts TK label codes, e.g. tkss"
     )
-    bc_labels: tuple[str, ...] = Field(
+    bc_labels: tuple[Text, ...] = Field(
         default=(), description="Local Contexts BC label codes, e.g. bcr"
     )
-    notices: tuple[str, ...] = Field(default=(), description="Local Contexts notice types")
-    licenses: tuple[str, ...] = Field(default=(), description="SPDX ids or 'unknown'")
-    embargo_until: dt.date | None = None
-    origins: dict[str, tuple[str, ...]] = Field(
+    notices: tuple[Text, ...] = Field(default=(), description="Local Contexts notice types")
+    licenses: tuple[Text, ...] = Field(default=(), description="SPDX ids or 'unknown'")
+    embargo_until: Day | None = None
+    origins: dict[Text, tuple[Text, ...]] = Field(
         default_factory=dict,
         description="where each value came from: '<field>' or '<field>:<value>' -> sources",
     )

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from kfm_gate.errors import InputError
 from kfm_gate.ids import DIGEST_RE, digest, validate_aoi_key, validate_time_key
-from kfm_gate.models.base import KfmModel
+from kfm_gate.limits import LIMITS, check_document, load_json
+from kfm_gate.models.base import KfmModel, Text, describe_validation_error
 from kfm_gate.models.flags import GovernanceFlags
 
 #: largest string accepted in any request field; a larger one is refused as bad input
-MAX_STRING = 64 * 1024
+MAX_STRING = LIMITS.string_chars
 ASSET_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -30,8 +33,8 @@ def _check_relpath(value: str) -> str:
 class Partition(KfmModel):
     """An AOI x day partition: the AOI registry id and the UTC day."""
 
-    aoi_key: str
-    time_key: str
+    aoi_key: Text
+    time_key: Text
 
     @field_validator("aoi_key")
     @classmethod
@@ -48,10 +51,10 @@ class Partition(KfmModel):
 class InputRef(KfmModel):
     """One input of the partition: a STAC item or a source manifest, its checksum and flags."""
 
-    id: str = Field(max_length=512)
+    id: Text = Field(max_length=512)
     kind: Literal["stac_item", "source_manifest", "asset"] = "source_manifest"
-    sha256: str
-    version: str | None = Field(default=None, max_length=128)
+    sha256: Text
+    version: Text | None = Field(default=None, max_length=128)
     flags: GovernanceFlags | None = Field(
         default=None, description="the input's governance flags; missing flags deny"
     )
@@ -67,9 +70,9 @@ class InputRef(KfmModel):
 class OutputRef(KfmModel):
     """One candidate output file, relative to the repository root."""
 
-    path: str = Field(max_length=1024)
-    sha256: str | None = None
-    media_type: str = Field(default="application/octet-stream", max_length=128)
+    path: Text = Field(max_length=1024)
+    sha256: Text | None = None
+    media_type: Text = Field(default="application/octet-stream", max_length=128)
     role: Literal["data", "metadata", "thumbnail", "overview"] = "data"
 
     @field_validator("path")
@@ -89,16 +92,35 @@ class PromotionRequest(KfmModel):
     """What an asset submits to the gate for one partition."""
 
     schema_version: Literal["1"] = "1"
-    asset_key: str = Field(max_length=256, description="e.g. kfm/historic_sites/public")
-    pipeline: str
-    dataset: str
+    asset_key: Text = Field(max_length=256, description="e.g. kfm/historic_sites/public")
+    pipeline: Text
+    dataset: Text
     partition: Partition
-    code_ref: str | None = Field(default=None, max_length=128, description="git SHA of the code")
-    container_digest: str | None = Field(default=None, max_length=256)
+    code_ref: Text | None = Field(default=None, max_length=128, description="git SHA of the code")
+    container_digest: Text | None = Field(default=None, max_length=256)
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: tuple[InputRef, ...]
     outputs: tuple[OutputRef, ...]
-    collection: str | None = Field(default=None, description="STAC collection id; default: dataset")
+    collection: Text | None = Field(
+        default=None, description="STAC collection id; default: dataset"
+    )
+
+    @classmethod
+    def from_raw(cls, raw: bytes | str | Mapping[str, Any]) -> PromotionRequest:
+        """A request from JSON bytes or text (read within :data:`kfm_gate.limits.LIMITS`)
+        or a dict (checked against the same limits); InputError (LimitError for a limit)
+        naming every invalid field and its expected type."""
+        if isinstance(raw, bytes | str):
+            doc: Any = load_json(raw, "request")
+        else:
+            doc = raw
+            check_document(doc, "request")
+        if not isinstance(doc, Mapping):
+            raise InputError("request must be a JSON object (see docs/policy-input.md)")
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as err:
+            raise InputError(describe_validation_error(err, "request")) from err
 
     @field_validator("asset_key")
     @classmethod
@@ -117,7 +139,7 @@ class PromotionRequest(KfmModel):
     @field_validator("params")
     @classmethod
     def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_sizes(value, "params")
+        check_document(value, "params")
         return value
 
     @cached_property
@@ -128,16 +150,3 @@ class PromotionRequest(KfmModel):
     def input_checksums(self) -> dict[str, str]:
         """``{input id: sha256}`` for the run id."""
         return {i.id: i.sha256 for i in self.inputs}
-
-
-def _check_sizes(value: Any, where: str) -> None:
-    if isinstance(value, str) and len(value) > MAX_STRING:
-        raise ValueError(
-            f"{where} is a string of {len(value)} characters; the limit is {MAX_STRING}"
-        )
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_sizes(v, f"{where}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_sizes(v, f"{where}[{i}]")

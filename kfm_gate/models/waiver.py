@@ -1,21 +1,37 @@
-"""Waivers (``policies/waivers/*.yml``): a council decision to set rules aside for a scope."""
+"""Waivers (``policies/waivers/*.yml``): a council decision to set rules aside for a scope.
+
+The model checks what a waiver says on its own (strict types, real days, a reason and an
+approver that are not blank once trimmed); :func:`kfm_gate.policy.waivers.waiver_problems`
+checks it against the council's policy data (roster, waivable rule ids, the rules of the
+policy set).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from kfm_gate.models.base import KfmModel
+from kfm_gate.models.base import Day, KfmModel, Text
+
+
+def _meaningful(value: str, what: str, minimum: int) -> str:
+    stripped = value.strip()
+    if sum(c.isalnum() for c in stripped) < minimum:
+        raise ValueError(
+            f"{what} {value!r} is blank or has no words once trimmed (at least {minimum} "
+            "letters or digits)"
+        )
+    return stripped
 
 
 class WaiverScope(KfmModel):
-    asset: str = Field(description="asset key, or '*' for every asset")
-    aois: tuple[str, ...] = Field(default=(), description="AOI ids; empty = every AOI")
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
-    rules: tuple[str, ...] = Field(min_length=1, description="rule ids or reason codes")
+    asset: Text = Field(description="asset key, or '*' for every asset")
+    aois: tuple[Text, ...] = Field(default=(), description="AOI ids; empty = every AOI")
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = None
+    rules: tuple[Text, ...] = Field(min_length=1, description="waivable rule ids")
 
     @model_validator(mode="after")
     def _range(self) -> WaiverScope:
@@ -26,12 +42,22 @@ class WaiverScope(KfmModel):
 
 class Waiver(KfmModel):
     schema_version: Literal["1"] = "1"
-    id: str = Field(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")
+    id: Text = Field(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")
     scope: WaiverScope
-    reason: str = Field(min_length=3)
-    approver: str = Field(min_length=2)
-    created: dt.date
-    expires: dt.date
+    reason: Text = Field(min_length=3)
+    approver: Text = Field(min_length=2, description="id of a member of the council roster")
+    created: Day
+    expires: Day
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return _meaningful(value, "reason", 3)
+
+    @field_validator("approver")
+    @classmethod
+    def _approver(cls, value: str) -> str:
+        return _meaningful(value, "approver", 2)
 
     @model_validator(mode="after")
     def _dates(self) -> Waiver:

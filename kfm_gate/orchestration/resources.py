@@ -110,6 +110,8 @@ class KfmGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 "kfm_gate.key_source is 'env' but KFM_MASK_KEY is not set: export it (at least "
                 "32 characters) or use key_source 'env-or-file'"
             )
+        _check_key_file(self.key_source)
+        _check_context(root, policy_dir)
         as_of: dt.date | None = None
         if self.as_of:
             try:
@@ -159,6 +161,50 @@ class KfmGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 )
                 _GATES[key] = gate
         return gate
+
+
+def _check_key_file(key_source: str) -> None:
+    """A named key file (``file:<path>``, or ``KFM_MASK_KEY_FILE`` with ``env-or-file``) must
+    exist: only the default key file is ever created."""
+    named = key_source[5:] if key_source.startswith("file:") else None
+    if key_source == "env-or-file" and not os.environ.get("KFM_MASK_KEY"):
+        named = os.environ.get("KFM_MASK_KEY_FILE") or None
+    if named and not Path(named).expanduser().is_file():
+        raise ConfigError(
+            f"the masking key file {named} (kfm_gate.key_source {key_source!r}) does not exist: "
+            "a named key file is never created; restore it or fix the path"
+        )
+
+
+def _check_context(root: Path, policy_dir: Path) -> None:
+    """Refuse a repository the gate could not decide in: registries, quality suites, the
+    policy data its rules read, waivers that validate, a valid quality worker switch."""
+    from kfm_gate.errors import KfmGateError
+    from kfm_gate.evidence.worker import worker_enabled
+    from kfm_gate.geo.registry import AOI_FILE, ZONE_FILE
+    from kfm_gate.policy.bundle import load_policy_set
+    from kfm_gate.policy.engine import check_sections
+    from kfm_gate.policy.waivers import load_waivers
+
+    aoi_dir = root / "data" / "aoi"
+    missing = [name for name in (AOI_FILE, ZONE_FILE) if not (aoi_dir / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"kfm_gate.root {root} has no {' or '.join(missing)} under data/aoi/: without the "
+            "AOI and sensitive-zone registries no geo check can run; restore them "
+            "(python -m kfm_gate.geo.build_registry)"
+        )
+    if not (policy_dir / "quality").is_dir():
+        raise ConfigError(
+            f"kfm_gate.policy_dir {policy_dir} has no quality/ folder: the datasets' Great "
+            "Expectations suites live there"
+        )
+    try:
+        check_sections(load_policy_set(policy_dir))
+        load_waivers(policy_dir)
+        worker_enabled()
+    except KfmGateError as err:
+        raise ConfigError(f"kfm_gate: {err}") from err
 
 
 def _policy_stamp(policy_dir: Path) -> tuple[int, int]:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from kfm_gate.errors import InputError
 from kfm_gate.ids import digest, sha256_bytes
+from kfm_gate.limits import load_yaml
 from kfm_gate.models import InputRef, SourceManifest
+from kfm_gate.models.base import describe_validation_error
 
 SOURCES_DIR = "data/sources"
 #: the column that says which county a record belongs to, and the one that gives its day
@@ -93,21 +94,21 @@ def manifest_paths(root: Path) -> list[Path]:
 
 
 def read_manifest(path: Path) -> tuple[SourceManifest, str]:
-    """A manifest and the digest of its canonical JSON; InputError names file and field."""
+    """A manifest and the digest of its canonical JSON; InputError names the file and every
+    invalid field with its expected type (strict YAML: ``no`` is a string, not false)."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise InputError(f"source manifest {path} is unreadable: {err}") from err
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"source manifest {path} is unreadable: {err.strerror}") from err
+    doc = load_yaml(raw, f"source manifest {path}")
     if not isinstance(doc, dict):
         raise InputError(f"source manifest {path} must be a YAML mapping")
     try:
         manifest = SourceManifest.model_validate(doc)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise InputError(
-            f"source manifest {path}: field {where}: {first['msg']} "
-            "(see kfm_gate/models/manifest.py for the SourceDescriptor fields)"
+            describe_validation_error(err, f"source manifest {path}")
+            + " (see kfm_gate/models/manifest.py for the SourceDescriptor fields)"
         ) from err
     if path.stem != manifest.source_id:
         raise InputError(

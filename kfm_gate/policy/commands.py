@@ -1,4 +1,5 @@
-"""CLI commands of the council's tooling: ``policy bundle``, ``policy impact``, ``waiver list``.
+"""CLI commands of the council's tooling: ``policy bundle``, ``policy impact``, ``waiver list``,
+``waiver check``.
 
 Registered by ``kfm_gate.cli``: :func:`add_policy_commands` under ``policy``, :func:`add_commands`
 at the top level. Same conventions as the rest of the CLI: text to stdout, exit 0 pass / 1 fail,
@@ -100,7 +101,7 @@ def _waiver_rows(policy_dir: Path, today: dt.date) -> list[dict[str, Any]]:
     from kfm_gate.policy.waivers import load_waivers
 
     rows = []
-    for waiver in load_waivers(policy_dir):
+    for waiver in load_waivers(policy_dir, check_policy=False):
         doc = waiver.to_json_dict()
         doc["status"] = waiver.status(today)
         doc["days_left"] = (waiver.expires - today).days
@@ -173,6 +174,31 @@ def cmd_waiver_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_waiver_check(args: argparse.Namespace) -> int:
+    """Every waiver against the roster, the waivable rules and the rules of the policy set."""
+    from kfm_gate.policy.waivers import load_waiver_policy, read_waivers, waiver_problems
+
+    root = _root(args)
+    policy_dir = Path(args.policies).resolve() if args.policies else root / "policies"
+    if not policy_dir.is_dir():
+        raise ConfigError(f"policy folder {policy_dir} does not exist; pass --policies DIR")
+    found = read_waivers(policy_dir)  # a file that does not parse: InputError, exit 2
+    policy = load_waiver_policy(policy_dir)
+    bad = 0
+    for path, waiver in found:
+        problems = waiver_problems(waiver, policy)
+        bad += bool(problems)
+        status = "INVALID" if problems else "OK"
+        print(f"{status:8} {waiver.id} ({path.relative_to(policy_dir).as_posix()})")
+        for problem in problems:
+            print(f"         - {problem}")
+    print(
+        f"{len(found)} waiver(s) checked against {len(policy.roster)} roster member(s) and "
+        f"{len(policy.waivable_rules)} waivable rule(s): {bad} invalid"
+    )
+    return EXIT_FAIL if bad else EXIT_OK
+
+
 # -- registration ----------------------------------------------------------------------------
 
 
@@ -221,7 +247,7 @@ def add_policy_commands(psub: Any) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Top-level ``waiver`` command (``waiver list``)."""
+    """Top-level ``waiver`` command (``waiver list``, ``waiver check``)."""
     waiver = _add(sub, "waiver", lambda a: 2, "the council's waivers (policies/waivers/*.yml)")
     wsub = waiver.add_subparsers(dest="waiver_command", required=True, metavar="SUBCOMMAND")
     p = _add(wsub, "list", cmd_waiver_list, "list waivers: active, expired and not yet valid")
@@ -236,3 +262,10 @@ def add_commands(sub: Any) -> None:
         choices=WAIVER_STATUSES,
         help="only waivers with this status (repeatable)",
     )
+    p = _add(
+        wsub,
+        "check",
+        cmd_waiver_check,
+        "check every waiver against the council roster, the waivable rules and the policy set",
+    )
+    p.add_argument("--policies", help="policy folder (default: <root>/policies)")

@@ -28,8 +28,6 @@ from kfm_gate.models import (
     join_flags,
 )
 
-#: a request file larger than this is refused before parsing
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: the outcomes a policy may answer (``error`` is the gate's own)
 POLICY_OUTCOMES = ("allow", "deny", "quarantine")
 #: ``flags_missing`` when the request has no input at all
@@ -37,37 +35,12 @@ NO_INPUTS = "<no inputs>"
 
 
 def parse_request(raw: bytes | str | Mapping[str, Any] | PromotionRequest) -> PromotionRequest:
-    """A PromotionRequest from bytes, text, a dict or a request; InputError with one clear line."""
+    """A PromotionRequest from bytes, text, a dict or a request, read within the limits of
+    :data:`kfm_gate.limits.LIMITS`; InputError (LimitError for a limit) naming every invalid
+    field and its expected type."""
     if isinstance(raw, PromotionRequest):
         return raw
-    doc: Any = raw
-    if isinstance(raw, bytes | str):
-        if len(raw) > MAX_REQUEST_BYTES:
-            raise InputError(
-                f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}: "
-                "requests list files, they do not embed data"
-            )
-        try:
-            doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"request is not JSON: {err}") from err
-    return validate_request(doc)
-
-
-def validate_request(doc: Any) -> PromotionRequest:
-    """The request model of a parsed JSON document; InputError naming the first bad field."""
-    if not isinstance(doc, Mapping):
-        raise InputError("request must be a JSON object (see docs/policy-input.md)")
-    try:
-        return PromotionRequest.model_validate(doc)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        msg = str(first["msg"])
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise InputError(f"request field {where}: {msg}{extra}") from err
+    return PromotionRequest.from_raw(raw)
 
 
 # -- phase 1 -------------------------------------------------------------------------------

@@ -11,11 +11,38 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from kfm_gate.errors import PolicyCompileError, PolicyEvalError
+from kfm_gate.errors import PolicyCompileError, PolicyError, PolicyEvalError
 from kfm_gate.policy.bundle import PolicySet
 
 OBLIGATIONS_PATH = "kfm.gate.obligations"
 DECISION_PATH = "kfm.gate.decision"
+_SECTION_REF = re.compile(r"\bdata\.kfm\.params\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def required_sections(policies: PolicySet) -> frozenset[str]:
+    """The data sections (``policies/data/<name>.json`` = ``data.kfm.params.<name>``) the
+    policy set's rules read."""
+    return frozenset(
+        name for source in policies.modules.values() for name in _SECTION_REF.findall(source)
+    )
+
+
+def check_sections(policies: PolicySet) -> None:
+    """PolicyError naming every data section a rule reads that ``policies`` lacks (or holds
+    as something other than an object): the rules it feeds would silently not apply."""
+    missing = sorted(
+        name
+        for name in required_sections(policies)
+        if not isinstance(policies.data.get(name), dict)
+    )
+    if missing:
+        raise PolicyError(
+            f"the policy set {policies.root} lacks data section(s) {', '.join(missing)} "
+            "(policies/data/<name>.json) that its rules read; restore them: without them "
+            "the rules they feed would silently not apply"
+        )
+
+
 _LOCATION = re.compile(r"(?P<loc>[^\s:]+\.rego:\d+)")
 
 
@@ -42,9 +69,10 @@ def _compile_error(err: Exception) -> PolicyCompileError:
     message = getattr(err, "message", str(err))
     found = _LOCATION.search(message)
     location = found.group("loc") if found else None
+    lines = "; ".join(line.strip() for line in message.strip().splitlines() if line.strip())
     return PolicyCompileError(
-        f"policy does not compile: {message.strip()}\n"
-        "fix the Rego (v1 syntax: 'if' before rule bodies, 'contains' for partial sets)",
+        f"policy does not compile: {lines}; fix the Rego (v1 syntax: 'if' before rule "
+        "bodies, 'contains' for partial sets)",
         location=location,
     )
 

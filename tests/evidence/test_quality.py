@@ -124,8 +124,24 @@ def test_bad_kwargs_fail(make_ctx: Callable[..., GateContext], policy_copy: Path
         QualityCollector().collect(ctx)
 
 
-def test_missing_suite_is_skipped(make_ctx: Callable[..., GateContext]) -> None:
-    section = QualityCollector().collect(make_ctx({"t.csv": "a\n1\n"}, dataset="no_such_dataset"))
+def test_missing_suite_is_an_error(make_ctx: Callable[..., GateContext]) -> None:
+    """A dataset without its suite skipped the check (and the policy denied): a suite the
+    council requires and cannot find is a gate that cannot decide (outcome error)."""
+    ctx = make_ctx({"t.csv": "a\n1\n"}, dataset="no_such_dataset")
+    with pytest.raises(
+        CollectorError, match=r"has no suite policies/quality/no_such_dataset\.json"
+    ):
+        QualityCollector().collect(ctx)
+
+
+def test_missing_suite_of_an_optional_dataset_is_skipped(
+    make_ctx: Callable[..., GateContext], policy_copy: Path
+) -> None:
+    path = policy_copy / "data" / "quality.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**doc, "optional_datasets": ["no_such_dataset"]}))
+    ctx = make_ctx({"t.csv": "a\n1\n"}, dataset="no_such_dataset", policy_dir=policy_copy)
+    section = QualityCollector().collect(ctx)
     assert section.status == "skipped"
     assert "no quality suite" in section.data["reason"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kfm_gate.context import GateContext
-from kfm_gate.errors import CollectorError
+from kfm_gate.errors import CollectorError, ConfigError
 from kfm_gate.evidence import PiiCollector, QualityCollector, RedactionEngine, SecretsCollector
 from kfm_gate.evidence import worker as worker_module
 from kfm_gate.evidence.integrity import ChecksumCollector, PlacementCollector
@@ -154,8 +154,21 @@ def test_worker_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_enabled() is True
     monkeypatch.setenv(worker_module.ENV_SWITCH, "off")
     assert worker_enabled() is False
+    monkeypatch.setenv(worker_module.ENV_SWITCH, " ON ")
+    assert worker_enabled() is True
     assert worker_enabled(True) is True
     assert worker_enabled(False) is False
+
+
+@pytest.mark.parametrize("value", ["of", "0", "no", "false", "", "disabled"])
+def test_a_wrong_worker_switch_is_an_error_not_a_default(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(worker_module.ENV_SWITCH, value)
+    with pytest.raises(ConfigError, match="neither on nor off"):
+        worker_enabled()
+    with pytest.raises(ConfigError, match="true or false"):
+        worker_enabled("yes")
 
 
 def test_suite_independence() -> None:

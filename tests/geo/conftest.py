@@ -28,11 +28,12 @@ def key() -> MaskKey:
 
 @pytest.fixture
 def isolated_key_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No KFM_MASK_KEY; the key file in a scratch folder outside the repository."""
+    """No KFM_MASK_KEY, no KFM_MASK_KEY_FILE, a scratch home: the default key file (the only
+    one ever created) is ``<scratch home>/.config/kfm-gate/mask.key``."""
     monkeypatch.delenv("KFM_MASK_KEY", raising=False)
-    path = tmp_path / "keys" / "mask.key"
-    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(path))
-    yield path
+    monkeypatch.delenv("KFM_MASK_KEY_FILE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yield tmp_path / "home" / ".config" / "kfm-gate" / "mask.key"
 
 
 def feature_collection(features: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -32,7 +32,9 @@ def test_short_key_refused() -> None:
         MaskKey(b"short", source="env")
 
 
-def test_key_file_created_once_with_0600(isolated_key_env: Path) -> None:
+def test_default_key_file_created_once_with_0600_and_announced(
+    isolated_key_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = load_mask_key(repo_root=REPO)
     assert first.source == "file"
     mode = stat.S_IMODE(isolated_key_env.stat().st_mode)
@@ -40,6 +42,21 @@ def test_key_file_created_once_with_0600(isolated_key_env: Path) -> None:
     second = load_mask_key(repo_root=REPO)
     assert second.secret == first.secret
     assert second.key_id == first.key_id
+    err = capsys.readouterr().err
+    assert err.count("created a new masking key file") == 1  # announced once
+    assert first.key_id in err and first.secret.decode() not in err
+
+
+def test_named_key_file_that_does_not_exist_is_an_error(
+    isolated_key_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """KFM_MASK_KEY_FILE=/nonexistent/mask.key used to create the folder and a new key."""
+    named = tmp_path / "nonexistent" / "mask.key"
+    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(named))
+    with pytest.raises(ConfigError, match="does not exist: a named key file is never created"):
+        load_mask_key(repo_root=REPO)
+    assert not named.parent.exists()
+    assert not isolated_key_env.exists()
 
 
 def test_missing_key_without_creation_fails_closed(isolated_key_env: Path) -> None:
@@ -53,10 +70,10 @@ def test_key_file_inside_repository_refused(
 ) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    monkeypatch.setenv("KFM_MASK_KEY_FILE", str(repo / "secrets" / "mask.key"))
+    monkeypatch.setenv("HOME", str(repo))
     with pytest.raises(ConfigError, match="inside the repository"):
         load_mask_key(repo_root=repo)
-    assert not (repo / "secrets").exists()
+    assert not (repo / ".config").exists()
 
 
 def test_group_readable_key_file_refused(isolated_key_env: Path) -> None:

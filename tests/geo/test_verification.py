@@ -75,7 +75,7 @@ def _features(registries: Registries) -> tuple[list[dict[str, Any]], list[tuple[
     return feats, inside
 
 
-def _request() -> PromotionRequest:
+def _request(rel: str = REL, media: str = "application/geo+json") -> PromotionRequest:
     flags = GovernanceFlags(classification="public", sensitivity="public", licenses=("CC-BY-4.0",))
     return PromotionRequest(
         asset_key="kfm/sites/public",
@@ -84,24 +84,29 @@ def _request() -> PromotionRequest:
         partition=Partition(aoi_key=AOI, time_key="2026-11-01"),
         code_ref="0123abc",
         inputs=(InputRef(id="src-sites", sha256="sha256:" + "0" * 64, flags=flags),),
-        outputs=(OutputRef(path=REL, media_type="application/geo+json"),),
+        outputs=(OutputRef(path=rel, media_type=media),),
     )
 
 
-def _run(tmp_path: Path, registries: Registries, *, apply: bool = True) -> dict[str, Any]:
-    feats, inside = _features(registries)
-    candidate = write_json(tmp_path / REL, feature_collection(feats))
-    public = tmp_path / "mcp/runs/run1/staging" / REL
+def run_geo(
+    tmp_path: Path,
+    registries: Registries,
+    *,
+    content: bytes,
+    rel: str = REL,
+    media: str = "application/geo+json",
+    apply: bool = True,
+) -> dict[str, Any]:
+    """One candidate through the geo part of the gate: context, phase-1 policy (real OPA),
+    masking, verification and the phase-2 geo rules."""
+    candidate = tmp_path / rel
+    candidate.parent.mkdir(parents=True, exist_ok=True)
+    candidate.write_bytes(content)
+    public = tmp_path / "mcp/runs/run1/staging" / rel
     public.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(candidate, public)
-    request = _request()
-    vf = ViewFile(
-        relpath=REL,
-        candidate=candidate,
-        public=public,
-        media_type="application/geo+json",
-        role="data",
-    )
+    request = _request(rel, media)
+    vf = ViewFile(relpath=rel, candidate=candidate, public=public, media_type=media, role="data")
     fs = read_request_features([(vf.relpath, vf.candidate, vf.media_type)])
     geo, zone_flags = build_geo_context(request, fs, registries)
     flags = join_flags([request.inputs[0].flags.with_origin("input:src-sites"), *zone_flags])
@@ -150,9 +155,17 @@ def _run(tmp_path: Path, registries: Registries, *, apply: bool = True) -> dict[
         "violations": violations,
         "warnings": warnings,
         "public": public,
-        "inside": inside,
         "tmp": tmp_path,
+        "ctx": ctx,
+        "engine": engine,
+        "phase2": phase2,
     }
+
+
+def _run(tmp_path: Path, registries: Registries, *, apply: bool = True) -> dict[str, Any]:
+    feats, inside = _features(registries)
+    content = json.dumps(feature_collection(feats)).encode("utf-8")
+    return {**run_geo(tmp_path, registries, content=content, apply=apply), "inside": inside}
 
 
 def test_zone_partition_is_generalized_and_verified(tmp_path: Path, registries: Registries) -> None:

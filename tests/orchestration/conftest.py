@@ -67,6 +67,8 @@ def make_repo(
         shutil.rmtree(gate_dir)
         gate_dir.mkdir(parents=True)
         (gate_dir / "stub.rego").write_text(TEST_POLICY, encoding="utf-8")
+        # the council's waivers name rules of the real policy set, which the stub lacks
+        shutil.rmtree(root / "policies" / "waivers")
         deny_list = ", ".join(f'"{a}"' for a in deny)
         (root / "policies" / "data" / "orchestration_test.json").write_text(
             f'{{"deny_aois": [{deny_list}]}}\n', encoding="utf-8"

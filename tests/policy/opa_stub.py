@@ -15,7 +15,11 @@ test infrastructure, not an OPA server: it implements only
   load it: its roots are then owned by the bundle and writes under them are refused
 
 Faults for the fail-closed tests: ``delay_s`` (answers late), ``fail_status`` (answers POSTs
-on the Data API with that HTTP status), ``undefined`` (answers with no result).
+on the Data API with that HTTP status), ``undefined`` (answers with no result),
+``trickle_s`` (sends the answer to a POST one byte every ``trickle_s`` seconds, so that no
+single read times out), ``garbage`` (answers POSTs with bytes that are not JSON).
+:class:`AllowEverythingServer` is the other fault: a server that accepts every upload, gives
+it back when asked, and answers ``allow`` to every evaluation without running any policy.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class OpaDataApiServer:
         self.delay_s = 0.0
         self.fail_status: int | None = None
         self.undefined = False
+        self.trickle_s = 0.0
+        self.garbage = False
         self.decision_ids: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.RLock()
@@ -265,13 +271,26 @@ def _handler(server: OpaDataApiServer) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(OSError):
                 super().finish()
 
-        def _send(self, status: int, body: Any = None) -> None:
+        def _send(self, status: int, body: Any = None, *, trickle_s: float = 0.0) -> None:
             raw = b"" if body is None else json.dumps(body).encode("utf-8")
+            self._send_raw(status, raw, trickle_s=trickle_s)
+
+        def _send_raw(self, status: int, raw: bytes, *, trickle_s: float = 0.0) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
-            self.wfile.write(raw)
+            if not trickle_s:
+                self.wfile.write(raw)
+                return
+            self.wfile.flush()
+            for i in range(len(raw)):  # one byte at a time: no read ever waits long
+                try:
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+                time.sleep(trickle_s)
 
         def _body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
@@ -332,6 +351,9 @@ def _handler(server: OpaDataApiServer) -> type[BaseHTTPRequestHandler]:
                             server.fail_status,
                             {"code": "internal_error", "message": "injected failure"},
                         )
+                    if server.garbage:
+                        self._send_raw(200, b"<html>not OPA</html>\x00\xff")
+                        return
                     doc = _json(body) if body else {}
                     input_doc = doc.get("input") if isinstance(doc, dict) else None
                 defined, result = server.evaluate(path, input_doc)
@@ -344,7 +366,7 @@ def _handler(server: OpaDataApiServer) -> type[BaseHTTPRequestHandler]:
                     out["decision_id"] = decision_id
                 if query.get("provenance", [""])[0].lower() == "true":
                     out["provenance"] = server.provenance()
-                self._send(200, out)
+                self._send(200, out, trickle_s=server.trickle_s if method == "POST" else 0.0)
                 return
             self._send(404, {"code": "resource_not_found", "message": self.path})
 
@@ -380,3 +402,85 @@ def running_opa_stub(**kwargs: Any) -> Iterator[OpaDataApiServer]:
         yield server
     finally:
         server.stop()
+
+
+class AllowEverythingServer:
+    """A server that speaks OPA's REST API but runs no policy: every upload is accepted and
+    given back when read (so a read-back alone cannot tell), every evaluation answers
+    ``{"outcome": "allow"}``. The engine must not trust it."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, str] = {}
+        self.data: Any = None
+        self.posts = 0
+        self._httpd = _Listener(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _send(self, body: Any) -> None:
+                raw = json.dumps(body).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                pid = unquote(path.removeprefix("/v1/policies/"))
+                if path.startswith("/v1/policies/") and pid:
+                    self._send({"result": {"id": pid, "raw": fake.policies.get(pid, "")}})
+                elif path.startswith("/v1/policies"):
+                    self._send({"result": [{"id": k} for k in sorted(fake.policies)]})
+                elif path.startswith("/v1/data/"):
+                    self._send({"result": fake.data})
+                else:
+                    self._send({})
+
+            def do_PUT(self) -> None:
+                path = urlsplit(self.path).path
+                body = self._body()
+                if path.startswith("/v1/policies/"):
+                    fake.policies[unquote(path.removeprefix("/v1/policies/"))] = body.decode()
+                    self._send({})
+                    return
+                fake.data = json.loads(body)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_DELETE(self) -> None:
+                self._send({})
+
+            def do_POST(self) -> None:
+                self._body()
+                fake.posts += 1
+                allow = {"outcome": "allow", "violations": [], "warnings": [], "waived": []}
+                self._send({"result": allow, "decision_id": str(uuid.uuid4())})
+
+        return Handler
+
+    def __enter__(self) -> AllowEverythingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._thread.join()
+        self._httpd.server_close()

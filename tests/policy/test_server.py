@@ -28,7 +28,13 @@ from kfm_gate.policy import EmbeddedOpaEngine, load_policy_set
 from kfm_gate.policy.bundle_writer import bundle_bytes
 from kfm_gate.policy.engine import DECISION_PATH, OBLIGATIONS_PATH, PolicyEngine
 from kfm_gate.policy.factory import build_engine
-from kfm_gate.policy.server import OpaServerEngine, parse_opa_url
+from kfm_gate.policy.server import (
+    ENVELOPE_ID,
+    OpaServerEngine,
+    envelope_module,
+    parse_opa_url,
+)
+from kfm_gate.policy.worker import ProcessOpaEngine
 from tests.helpers import PART, ZERO, dump, make_request, public_flags, scratch_repo
 from tests.policy.opa_stub import OpaDataApiServer, running_opa_stub
 
@@ -171,7 +177,10 @@ def test_pushes_modules_and_params_without_rewriting(server: OpaDataApiServer) -
     policies = load_policy_set(scratch_repo_policies())
     with OpaServerEngine(policies, url=server.url) as engine:
         engine.connect()
-        assert sorted(server.policies) == sorted(f"kfm-gate/{rel}" for rel in policies.modules)
+        assert sorted(server.policies) == sorted(
+            [ENVELOPE_ID, *(f"kfm-gate/{rel}" for rel in policies.modules)]
+        )
+        assert server.policies[ENVELOPE_ID] == envelope_module(policies.revision)
         assert server.data["kfm"]["params"] == policies.data
         for rel, source in policies.modules.items():
             assert server.policies[f"kfm-gate/{rel}"] == source  # byte for byte
@@ -192,8 +201,10 @@ def test_v0_module_is_rejected_not_upgraded(tmp_path: Path, server: OpaDataApiSe
         engine.connect()
     assert info.value.location is not None and info.value.location.endswith(":3")
     puts = [p for m, p in server.requests if m == "PUT" and p.startswith("/v1/policies/")]
-    assert puts == ["/v1/policies/kfm-gate/kfm/old.rego"]  # rego_compat=False: no rewrite tried
-    assert server.policies == {}
+    # rego_compat=False: one upload per pass (the envelope's upload made the first pass
+    # progress, so a second pass tried again), never a rewritten variant
+    assert puts.count("/v1/policies/kfm-gate/kfm/old.rego") == 2
+    assert set(server.policies) <= {ENVELOPE_ID}
 
 
 def test_stale_pushed_modules_are_deleted(tmp_path: Path, server: OpaDataApiServer) -> None:
@@ -240,7 +251,7 @@ def test_timeout_gives_error(root: Path, server: OpaDataApiServer) -> None:
     gate.close()
     assert run.decision.outcome == "error"
     assert run.decision.reason_codes == ("POLICY_ENGINE_UNAVAILABLE",)
-    assert "no answer within 0.3 s" in (run.decision.error or "")
+    assert "no complete answer within 0.3 s (limit opa_call_s" in (run.decision.error or "")
 
 
 @pytest.mark.parametrize("status", [400, 404, 500, 503])
@@ -351,7 +362,8 @@ def test_bad_url_is_config_error(url: str) -> None:
 def test_factory(tmp_path: Path) -> None:
     policies = load_policy_set(scratch_repo_policies())
     embedded = build_engine("embedded", policies=policies)
-    assert isinstance(embedded, EmbeddedOpaEngine)
+    assert isinstance(embedded, ProcessOpaEngine) and embedded.name == "embedded-opa"
+    assert embedded.deadline_s == 10.0
     embedded.close()
     remote = build_engine("opa", policies=policies, opa_url="http://127.0.0.1:1", timeout_s=3)
     assert isinstance(remote, OpaServerEngine) and remote.timeout_s == 3.0

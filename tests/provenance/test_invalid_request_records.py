@@ -69,7 +69,7 @@ def _bad_partition_key(root: Path) -> bytes:
 
 CASES = {
     "not-json": (_not_json, "not JSON", "POLICY_INPUT_INCOMPLETE"),
-    "missing-fields": (_missing_fields, "Field required", "POLICY_INPUT_INCOMPLETE"),
+    "missing-fields": (_missing_fields, "is required", "POLICY_INPUT_INCOMPLETE"),
     "bad-partition-key": (_bad_partition_key, "aoi_key", "PARTITION_KEY_INVALID"),
 }
 
@@ -109,7 +109,7 @@ def test_rejected_request_leaves_valid_records_without_its_content(
 
     exit_code = main(["--root", str(root), "evaluate", str(request_file), "--as-of", AS_OF])
 
-    assert exit_code == 1  # an error blocks like a denial: the command itself ran
+    assert exit_code == 2  # recorded as an error; the request itself could not be gated
     assert capsys.readouterr().out.startswith("ERROR")
     run_dir = _run_dir(root, raw)
     decision = json.loads((run_dir / "decision.json").read_text())

@@ -84,7 +84,10 @@ def _request(root: Path, aoi: str, day: str, content: bytes, **extra: Any) -> di
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("KFM_MASK_KEY", raising=False)
-        mp.setenv("KFM_MASK_KEY_FILE", str(tmp_path_factory.mktemp("key") / "mask.key"))
+        key = tmp_path_factory.mktemp("key") / "mask.key"  # a named key file must exist
+        key.write_text("f" * 64 + "\n")
+        key.chmod(0o600)
+        mp.setenv("KFM_MASK_KEY_FILE", str(key))
         root = scratch_repo(tmp_path_factory.mktemp("council"))
         ids: dict[str, str] = {}
         sedgwick = _candidate(SEDGWICK_POINTS, "20173")

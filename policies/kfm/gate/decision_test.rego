@@ -70,7 +70,7 @@ test_decision_deny_wins_over_quarantine if {
 test_decision_waived_violation_allows if {
 	inp := json.patch(decision_clean_input, [
 		{"op": "replace", "path": "/request/code_ref", "value": null},
-		{"op": "replace", "path": "/waivers", "value": [{"id": "w-1", "approver": "council", "created": "2026-11-01", "expires": "2026-12-31", "reason": "r", "scope": {"asset": "kfm/demo/public", "aois": [], "rules": ["integrity.code_ref"]}}]},
+		{"op": "replace", "path": "/waivers", "value": [{"id": "w-1", "approver": "fair-care-council", "created": "2026-11-01", "expires": "2026-12-31", "reason": "legacy survey before SHAs", "scope": {"asset": "kfm/demo/public", "aois": [], "rules": ["integrity.code_ref"]}}]},
 	])
 	d := gate.decision with input as inp
 	d.outcome == "allow"

@@ -285,6 +285,22 @@ violation contains {
 }
 
 # METADATA
+# title: Coordinates outside the geometry
+# description: |
+#   A treated feature (or CSV row) carries its position again in a property or column
+#   (lon/lat, x/y, WKT, "38.9, -95.2") that was not masked with its geometry, or cannot be.
+violation contains {
+	"rule": "geo.coordinate_fields",
+	"code": "PUBLIC_PRECISION_UNSAFE",
+	"msg": sprintf("%d coordinate-like properties or columns of masked features keep a position the geometry no longer has", [n]),
+	"severity": "critical",
+	"details": {"coordinate_fields_unmasked": n, "coordinate_fields": object.get(input.evidence.geo, "coordinate_fields", 0)},
+} if {
+	n := input.evidence.geo.coordinate_fields_unmasked
+	n > 0
+}
+
+# METADATA
 # title: Zone tier without parameters
 # description: A touched zone names a masking tier that the policy data does not define.
 violation contains {

@@ -41,6 +41,7 @@ geo_evidence_ok := {
 	"displacement_m": {"min": 1200.5, "median": 2000.1, "max": 2900.0},
 	"moved_less_than_r_min": 0, "min_k": null, "containment_violations": 0, "suppressed": 0,
 	"not_suppressed": 0, "geometry_mismatch": 0, "unexpected_features": 0,
+	"coordinate_fields": 6, "coordinate_fields_unmasked": 0,
 	"per_obligation": {"GENERALIZE_GEOMETRY@abc": geo_entry_ok},
 }
 
@@ -188,6 +189,21 @@ test_geo_unchanged_in_zones_denies if {
 	some v in vs
 	v.rule == "geo.unchanged_in_zones"
 	v.details.unchanged_in_zones == 3
+}
+
+test_geo_clean_evidence_has_no_geo_violation if {
+	vs := gate.violation with input as geo_phase2
+	count(geo_rules(vs)) == 0
+}
+
+test_geo_coordinate_fields_left_exact_deny if {
+	inp := json.patch(geo_phase2, [{"op": "replace", "path": "/evidence/geo/coordinate_fields_unmasked", "value": 2}])
+	vs := gate.violation with input as inp
+	some v in vs
+	v.rule == "geo.coordinate_fields"
+	v.code == "PUBLIC_PRECISION_UNSAFE"
+	v.details.coordinate_fields_unmasked == 2
+	v.details.coordinate_fields == 6
 }
 
 test_geo_min_k_below_k_denies if {
