@@ -64,7 +64,7 @@ def scratch_base() -> Path:
 def bench_file_ledger(base: Path, n: int = 300, warmup: int = 20) -> float:
     from kfm_gate.ids import digest
     from kfm_gate.provenance.ledger import Ledger, entry_from_decision
-    from kfm_gate.provenance.samples import sample_record
+    from kfm_gate.samples import sample_record
 
     decision = sample_record("allow").decision.to_json_dict()
     entries = []

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kfm_gate.errors import LockError, PathError, RecordError
+from kfm_gate.errors import LockError, PathError, RecordError, describe_failure
 from kfm_gate.ids import run_folder_name
 
 if TYPE_CHECKING:
@@ -336,10 +336,7 @@ class Layout:
                 self.check_inside(target)  # a folder made here may not be a link
             fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as err:
-            raise RecordError(
-                f"cannot open the lock {target}: {err.strerror or err}; check that the "
-                "repository is writable"
-            ) from err
+            raise RecordError(f"cannot open the lock {target}: {describe_failure(err)}") from err
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -148,7 +148,7 @@ def test_report_into_a_missing_folder_is_one_line(
     code = main(
         ["--root", str(root), "ci", "--check", "waivers", "--format", "sarif", "--out", str(out)]
     )
-    _one_line_exit_2(code, capsys, "does not exist; create it")
+    _one_line_exit_2(code, capsys, "does not exist: create it first")
     assert not out.parent.exists()
 
 

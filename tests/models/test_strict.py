@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from kfm_gate import parse_request
 from kfm_gate.errors import InputError
-from kfm_gate.gate import parse_request
 from kfm_gate.models import GovernanceFlags, SourceManifest, Waiver
 from kfm_gate.models.base import describe_validation_error
 from tests.helpers import ZERO, dump, public_flags

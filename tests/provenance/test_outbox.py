@@ -17,6 +17,7 @@ import pytest
 
 from kfm_gate.cli import main
 from kfm_gate.errors import ConfigError
+from kfm_gate.layout import Layout
 from kfm_gate.provenance.lineage import HttpLineageSink, build_run_events
 from kfm_gate.provenance.outbox import (
     DEFAULT_RETRY,
@@ -25,7 +26,6 @@ from kfm_gate.provenance.outbox import (
     build_delivery_sinks,
     lineage_config,
 )
-from kfm_gate.layout import Layout
 from kfm_gate.runs import RunStore
 from kfm_gate.samples import sample_draft, sample_record
 

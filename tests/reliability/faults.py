@@ -148,9 +148,7 @@ def default_gate(root: Path, **kw: Any) -> Any:
 def light_gate(root: Path, **kw: Any) -> Any:
     """The gate without the heavy collectors (quality, PII): for engine and record faults."""
     from kfm_gate.gate import build_gate
-    from kfm_gate.runtime import build_recorder
 
-    kw.setdefault("recorder", build_recorder(root))
     return build_gate(root, as_of=AS_OF, aoi_ids=frozenset({"ks-county-20045"}), **kw)
 
 

@@ -24,8 +24,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kfm_gate import parse_request
 from kfm_gate.errors import InputError
-from kfm_gate.gate import parse_request
 from kfm_gate.limits import load_yaml
 from kfm_gate.models import GovernanceFlags
 from kfm_gate.models.flags import CARE_ORDER, CLASSIFICATION_ORDER, SENSITIVITY_ORDER
