@@ -59,6 +59,7 @@ def _template(base: Path) -> Path:
     shutil.rmtree(gate_dir)
     gate_dir.mkdir()
     (gate_dir / "stub.rego").write_text(TEST_POLICY, encoding="utf-8")
+    shutil.rmtree(root / "policies" / "waivers")  # the council's waivers name council rules
     (root / "policies" / "data" / "orchestration_test.json").write_text('{"deny_aois": []}\n')
     (base / crash_child.REQUEST).write_bytes(dump(make_request(root)))
     return root

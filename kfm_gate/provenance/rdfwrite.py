@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,10 +25,35 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-#: memoized term texts (pure functions of a term); cleared when they grow past this
-_CACHE_MAX = 100_000
-_N3: dict[Any, str] = {}
-_NT: dict[Any, str] = {}
+class LruMemo(OrderedDict[Any, Any]):
+    """A memo of pure results that keeps the ``capacity`` most recently used: terms and
+    blocks shared by every record (agents, plans, predicates, a collection's items) stay,
+    while those of one run only are dropped as later runs come, so a long-lived process
+    keeps a flat memory however many runs it records."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            return default
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+#: how many term texts and Turtle blocks a process remembers (per set of prefixes)
+TERM_MEMO = 16_384
+BLOCK_MEMO = 4_096
+_N3: LruMemo = LruMemo(TERM_MEMO)
+_NT: LruMemo = LruMemo(TERM_MEMO)
 
 
 def _cacheable(t: Any) -> bool:
@@ -43,8 +69,6 @@ def n3(t: Any) -> str:
     text = _N3.get(t)
     if text is None:
         text = str(t.n3())
-        if len(_N3) >= _CACHE_MAX:
-            _N3.clear()
         _N3[t] = text
     return text
 
@@ -85,23 +109,23 @@ def _ordered(prefixes: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 #: per set of prefixes: term -> (its Turtle text, the prefix it uses or "")
-_TURTLE: dict[tuple[tuple[str, str], ...], dict[Any, Any]] = {}
+_TURTLE: dict[tuple[tuple[str, str], ...], LruMemo] = {}
 #: per set of prefixes: (subject, (predicate, objects...)...) -> (its Turtle block, the
 #: prefixes it uses); a block is a pure function of its subject's triples (in index order).
 #: The records of one collection share most of their blocks from one publication to the next
 #: (the DCAT record lists every item), so these are written once per process.
-_BLOCKS: dict[tuple[tuple[str, str], ...], dict[Any, Any]] = {}
+_BLOCKS: dict[tuple[tuple[str, str], ...], LruMemo] = {}
 
 
-def _memo_for(memos: dict[Any, dict[Any, Any]], ordered: list[tuple[str, str]]) -> dict[Any, Any]:
+def _memo_for(memos: dict[Any, LruMemo], ordered: list[tuple[str, str]], capacity: int) -> LruMemo:
     """The memo in ``memos`` for these prefixes (what is remembered depends on them only),
-    kept per process and emptied when it grows past :data:`_CACHE_MAX`."""
+    kept per process, holding the ``capacity`` most recently used entries."""
     key = tuple(ordered)
     memo = memos.get(key)
-    if memo is None or len(memo) >= _CACHE_MAX:
+    if memo is None:
         if len(memos) >= 16:
             memos.clear()
-        memo = memos[key] = {}
+        memo = memos[key] = LruMemo(capacity)
     return memo
 
 
@@ -111,7 +135,7 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
 
     ordered = _ordered(prefixes)
     used: set[str] = set()
-    memo = _memo_for(_TURTLE, ordered)
+    memo = _memo_for(_TURTLE, ordered, TERM_MEMO)
 
     def compute(t: Any) -> tuple[str, str]:
         if isinstance(t, URIRef):
@@ -142,7 +166,7 @@ def to_turtle(g: Triples, prefixes: Mapping[str, str]) -> bytes:
 
     blocks = []
     index = _index(g)
-    block_memo = _memo_for(_BLOCKS, ordered)
+    block_memo = _memo_for(_BLOCKS, ordered, BLOCK_MEMO)
     for s in sorted(index, key=str):
         preds = index[s]
         key: tuple[Any, ...] | None = (s, *((p, *objs) for p, objs in preds.items()))
@@ -259,8 +283,6 @@ def nt_lines(triples: Triples) -> set[bytes]:
         if obj is None:
             obj = _nt_literal(o) if isinstance(o, Literal) else o.n3()
             if cacheable:
-                if len(nt) >= _CACHE_MAX:
-                    nt.clear()
                 nt[o] = obj
         out.add(f"{n3(s)} {n3(p)} {obj} .".encode())
     return out

@@ -307,3 +307,36 @@ def test_the_graph_gets_the_dcat_record_of_every_item(
         assert f"distribution/historic_sites-ks-county-20045-{day}>".encode() in delta
     first = b"distribution/historic_sites-ks-county-20045-2026-03-01> <http://purl.org/dc/terms/license> <http://spdx.org/licenses/CC0-1.0>"
     assert first in delta  # an earlier item's distribution got the new licence
+
+
+def test_the_memos_keep_only_the_most_recently_used_and_stay_correct(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long-lived process records runs whose subjects never repeat: the memos stay within
+    their capacity (flat memory), keep what every run uses, and never change the bytes."""
+    import kfm_gate.provenance.rdfwrite as rdfwrite
+
+    memo = rdfwrite.LruMemo(3)
+    for k in "abc":
+        memo[k] = k.upper()
+    assert memo.get("a") == "A"  # used: now the most recent
+    memo["d"] = "D"
+    assert list(memo) == ["c", "a", "d"] and memo.get("b") is None
+    monkeypatch.setattr(rdfwrite, "_BLOCKS", {})
+    monkeypatch.setattr(rdfwrite, "_TURTLE", {})
+    monkeypatch.setattr(rdfwrite, "BLOCK_MEMO", 4)
+    monkeypatch.setattr(rdfwrite, "TERM_MEMO", 8)
+    p = URIRef("http://purl.org/dc/terms/title")
+    prefixes = {"dct": "http://purl.org/dc/terms/", "kfmid": "https://kfm.example/id/"}
+    shared = (URIRef("https://kfm.example/id/agent/kfm-gate"), p, Literal("kfm-gate"))
+    for i in range(50):
+        run = (URIRef(f"https://kfm.example/id/run/{i}"), p, Literal(f"run {i}"))
+        warm = to_turtle([shared, run], prefixes)
+        assert all(len(m) <= 4 for m in rdfwrite._BLOCKS.values())
+        assert all(len(m) <= 8 for m in rdfwrite._TURTLE.values())
+        saved = dict(rdfwrite._BLOCKS), dict(rdfwrite._TURTLE)
+        rdfwrite._BLOCKS.clear()
+        rdfwrite._TURTLE.clear()
+        assert to_turtle([shared, run], prefixes) == warm
+        rdfwrite._BLOCKS.update(saved[0])
+        rdfwrite._TURTLE.update(saved[1])

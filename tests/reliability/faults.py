@@ -163,6 +163,8 @@ def cli(root: Path, *args: str) -> FaultResult:
     """``kfm-gate --root ROOT args...`` in this process: exit 2 with one line on stderr."""
     from kfm_gate.cli import main
 
+    if args and args[0] == "evaluate":
+        args = (*args, "--format", "json")  # the outcome is read from the JSON decision
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--root", str(root), *args])
